@@ -1,0 +1,148 @@
+"""What every session child (vision, synth, music, recorder) shares: start-up, the session clock, stop, reporting.
+
+The launcher starts each child with the `spawn` method as ``child_main(name, target, settings, link)``; ``target``
+is "module:function" and is called with a ChildContext. The child:
+
+1. opens its device, says ``ctx.ready()`` (the launcher measures start-up time from process start to this);
+2. waits for ``t0 = ctx.wait_go()``: the session clock's zero on ``time.monotonic()``, the same in every process;
+3. works until ``ctx.stopped`` is set (launcher's stop, SIGTERM, or the launcher dying), stamping times with
+   ``ctx.now()`` (seconds since t0);
+4. writes what it collected (logs, WAV, ``ctx.write_stats``) and returns.
+
+Ctrl-C reaches the whole process group; children ignore SIGINT and leave it to the launcher, which stops them.
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from importlib import import_module
+from multiprocessing import parent_process
+from pathlib import Path
+from typing import Any
+
+
+class ChildFailure(RuntimeError):
+    """A failure with a one-line reason for the player (what is wrong and what to do)."""
+
+
+@dataclass
+class ChildLink:
+    """The picklable handles the launcher gives a child."""
+    name: str
+    session_dir: str
+    shm: dict            # {"hand": name, "voice": name}
+    ready: Any           # multiprocessing Event: this child is ready
+    go: Any              # Event: t0 is set, the count-in runs
+    stop: Any            # Event: the session is over, finish up
+    end: Any             # Event: a child asks to end the session (window quit, file camera ended)
+    t0: Any              # multiprocessing RawValue('d'): t0 on time.monotonic()
+    messages: Any        # multiprocessing Queue of (kind, child, text): notice | end | error
+
+
+class ChildContext:
+    def __init__(self, name: str, settings, link: ChildLink):
+        self.name = name
+        self.settings = settings
+        self.link = link
+        self.session_dir = Path(link.session_dir)
+        self.t0: float | None = None
+        self.started = time.monotonic()
+        self.startup_s: float | None = None
+        self.stopped = threading.Event()
+        self._watch = threading.Thread(target=self._watch_stop, name=f"{name}-stopwatch", daemon=True)
+        self._watch.start()
+
+    def _watch_stop(self) -> None:
+        parent = parent_process()
+        while not self.stopped.is_set():
+            if self.link.stop.wait(0.1):
+                self.stopped.set()
+            elif parent is not None and not parent.is_alive():
+                self.stopped.set()  # launcher gone: finish and write what we have
+
+    # ---- session clock --------------------------------------------------------------------------------------
+    def ready(self) -> None:
+        self.startup_s = time.monotonic() - self.started
+        self.link.ready.set()
+
+    def wait_go(self, timeout: float | None = None) -> float | None:
+        """Block until t0 is known (or the session stops first: returns None)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.stopped.is_set():
+            if self.link.go.wait(0.05):
+                self.t0 = float(self.link.t0.value)
+                return self.t0
+            if deadline is not None and time.monotonic() > deadline:
+                return None
+        return None
+
+    def now(self) -> float:
+        """Seconds since t0 (negative during the count-in)."""
+        return time.monotonic() - (self.t0 if self.t0 is not None else float(self.link.t0.value))
+
+    # ---- talking to the launcher ----------------------------------------------------------------------------
+    def notice(self, text: str) -> None:
+        """A one-line message the launcher prints for the player (e.g. 'no microphone: not recording')."""
+        self.link.messages.put(("notice", self.name, text))
+
+    def end_session(self, reason: str) -> None:
+        """Ask the launcher to end the session (e.g. the player pressed q, the video file ended)."""
+        self.link.messages.put(("end", self.name, reason))
+        self.link.end.set()
+
+    def write_stats(self, stats: dict) -> Path:
+        """Write stats-<name>.json; start-up time and CPU seconds are added here."""
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        data = {"process": self.name, "pid": os.getpid(), "startup_s": self.startup_s,
+                "cpu_s": round(usage.ru_utime + usage.ru_stime, 3), "max_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+        data.update(stats)
+        return write_json(self.session_dir / f"stats-{self.name}.json", data)
+
+
+def write_json(path: Path, data) -> Path:
+    """Write JSON atomically (a reader never sees half a file)."""
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=_jsonable), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def _jsonable(o):
+    try:
+        import numpy as np
+        if isinstance(o, np.generic):
+            return o.item()
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+    except ImportError:
+        pass
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def child_main(name: str, target: str, settings, link: ChildLink) -> None:
+    """Entry point of every child process (started with the spawn method)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ctx = ChildContext(name, settings, link)
+    signal.signal(signal.SIGTERM, lambda *_: ctx.stopped.set())
+    module, func = target.split(":")
+    try:
+        getattr(import_module(module), func)(ctx)
+    except ChildFailure as e:
+        link.messages.put(("error", name, str(e)))
+        sys.exit(2)
+    except BaseException as e:  # noqa: BLE001 - report anything, then die with a non-zero code
+        if isinstance(e, SystemExit) and not e.code:
+            return
+        link.messages.put(("error", name, f"{type(e).__name__}: {e}"))
+        traceback.print_exc()
+        sys.exit(1)

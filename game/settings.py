@@ -1,0 +1,176 @@
+"""One frozen settings object for a session, built once in the launcher and passed to every child.
+
+Precedence: command-line flags > environment variables > the checkout's `.env` file > defaults. Every field can be
+set in the environment as HANDTONE_<FIELD> (e.g. HANDTONE_MUSIC_VOLUME=0.3); SMTP settings use SMTP_* keys
+(see .env.example).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Mapping
+
+ROOT = Path(__file__).resolve().parent.parent
+DIFFICULTIES = {"easy": 2.0, "medium": 1.0, "hard": 0.5}  # hit tolerance in semitones
+SECURITIES = ("starttls", "ssl", "none")
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used; the message says which and what to do."""
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str = ""
+    port: int = 587
+    security: str = "starttls"
+    user: str = ""
+    password: str = field(default="", repr=False)  # never printed, logged or written
+    sender: str = ""
+    to: tuple[str, ...] = ()
+    timeout: float = 10.0
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.host and self.to)
+
+    def __str__(self) -> str:
+        return f"smtp://{self.user + '@' if self.user else ''}{self.host}:{self.port} ({self.security})"
+
+
+@dataclass(frozen=True)
+class Settings:
+    camera: str = "demo"
+    song: str = "ode_to_joy"
+    duration: float | None = None        # stop after this many seconds (None: when the song ends)
+    out_dir: str = "sessions"
+    window: bool = True
+    difficulty: str = "medium"
+    player: str = "Player"
+    music_volume: float = 0.5
+    synth_volume: float = 0.6
+    transpose: int = 0
+    # audio
+    sample_rate: int = 48000
+    block: int = 256                     # frames per audio callback
+    latency: str = "low"                 # PortAudio latency: low | high | milliseconds
+    input_device: str | None = None      # index or part of a name; None: the default device
+    output_device: str | None = None
+    # vision
+    detector: str = "classic"
+    width: int = 640
+    height: int = 480
+    fps: float = 30.0
+    # hand -> pitch
+    pitch_margin: float = 2.0            # semitones beyond the song's range on each side
+    area_far: float = 0.01               # hand area (fraction of frame) that plays the lowest pitch
+    area_near: float = 0.16              # ... and the highest
+    glide_ms: float = 35.0
+    attack_ms: float = 12.0
+    release_ms: float = 60.0
+    # session
+    count_in: float = 1.0                # seconds between "all ready" and t0
+    ready_timeout: float = 30.0          # a child not ready by then fails the start
+    tail: float = 1.0                    # seconds played after the song's last note
+    smtp: SmtpSettings = SmtpSettings()
+
+    @property
+    def tolerance(self) -> float:
+        return DIFFICULTIES[self.difficulty]
+
+    def replace(self, **changes) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+
+def _coerce(name: str, typ, raw):
+    if raw is None:
+        return None
+    text = str(raw).strip()
+    try:
+        if typ in (bool, "bool"):
+            if isinstance(raw, bool):
+                return raw
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(text)
+        if typ in (int, "int"):
+            return int(raw)
+        if typ in (float, "float", "float | None"):
+            return float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}: {text!r} is not a valid {getattr(typ, '__name__', typ)}") from None
+    return raw if not isinstance(raw, str) else text
+
+
+def _env_file(env: Mapping[str, str]) -> dict:
+    path = Path(env.get("HANDTONE_ENV_FILE", ROOT / ".env"))
+    if not path.is_file():
+        return {}
+    from dotenv import dotenv_values
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+def build(cli: Mapping | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from CLI values (None means 'not given'), the environment and `.env`; validated."""
+    cli = dict(cli or {})
+    environ = dict(os.environ if environ is None else environ)
+    env = _env_file(environ) | environ  # the real environment wins over the file
+    values = {}
+    for f in fields(Settings):
+        if f.name == "smtp":
+            continue
+        if cli.get(f.name) is not None:
+            raw = cli[f.name]
+        else:
+            raw = env.get(f"HANDTONE_{f.name.upper()}")
+        if raw is not None:
+            values[f.name] = _coerce(f.name, f.type, raw)
+    values["smtp"] = _smtp(env)
+    settings = Settings(**values)
+    validate(settings)
+    return settings
+
+
+def _smtp(env: Mapping[str, str]) -> SmtpSettings:
+    to = tuple(a.strip() for a in env.get("SMTP_TO", "").replace(";", ",").split(",") if a.strip())
+    security = env.get("SMTP_SECURITY", "starttls").strip().lower() or "starttls"
+    port_default = {"starttls": 587, "ssl": 465, "none": 25}.get(security, 587)
+    return SmtpSettings(
+        host=env.get("SMTP_HOST", "").strip(),
+        port=_coerce("SMTP_PORT", int, env.get("SMTP_PORT") or port_default),
+        security=security,
+        user=env.get("SMTP_USER", "").strip(),
+        password=env.get("SMTP_PASSWORD", ""),
+        sender=env.get("SMTP_FROM", "").strip() or env.get("SMTP_USER", "").strip() or "handtone@localhost",
+        to=to,
+        timeout=_coerce("SMTP_TIMEOUT", float, env.get("SMTP_TIMEOUT") or 10.0),
+    )
+
+
+def validate(s: Settings) -> None:
+    if s.difficulty not in DIFFICULTIES:
+        raise SettingsError(f"difficulty must be one of {', '.join(DIFFICULTIES)}, got {s.difficulty!r}")
+    for name in ("music_volume", "synth_volume"):
+        v = getattr(s, name)
+        if not 0.0 <= v <= 1.0:
+            raise SettingsError(f"{name.replace('_', '-')} must be between 0 and 1, got {v}")
+    if s.latency not in ("low", "high"):
+        try:
+            if float(s.latency) <= 0:
+                raise ValueError
+        except ValueError:
+            raise SettingsError(f"latency must be low, high or milliseconds, got {s.latency!r}") from None
+    if not 32 <= s.block <= 4096:
+        raise SettingsError(f"block must be 32..4096 frames, got {s.block}")
+    if s.duration is not None and s.duration <= 0:
+        raise SettingsError(f"duration must be positive, got {s.duration}")
+    if not 0.0 < s.area_far < s.area_near <= 1.0:
+        raise SettingsError(f"need 0 < area-far < area-near <= 1, got {s.area_far}, {s.area_near}")
+    if s.smtp.security not in SECURITIES:
+        raise SettingsError(f"SMTP_SECURITY must be one of {', '.join(SECURITIES)}, got {s.smtp.security!r}")
+    if s.smtp.host and not s.smtp.to:
+        raise SettingsError("SMTP_HOST is set but SMTP_TO is empty: set SMTP_TO to the address(es) to send to")

@@ -1,0 +1,139 @@
+"""A fixed record of float64 fields in named shared memory, guarded by a seqlock.
+
+Why a seqlock: one writer, many readers, and the reader is a real-time audio callback that must never block.
+The writer makes the counter odd, writes the fields, makes it even again; a reader copies the fields between
+two reads of the counter and retries when the counter was odd or changed.
+
+Layout (little-endian, 8-byte aligned, the same on every platform we run on):
+
+    offset 0   uint64  seq            odd while a write is in progress
+    offset 8   float64 field[0]
+    offset 16  float64 field[1]
+    ...
+
+The counter is written through an aligned numpy uint64 view, so each store is one 8-byte store (struct.pack_into
+zeroes its target before writing, which lets a reader see a torn counter).
+
+Ownership: the launcher creates and unlinks. Every other process attaches with ``attach()``, which keeps the
+segment out of that process's resource tracker (CPython gh-82300: otherwise an attaching process that exits
+unlinks a segment it does not own).
+"""
+from __future__ import annotations
+
+import contextlib
+import sys
+from multiprocessing import resource_tracker, shared_memory
+from typing import Sequence
+
+import numpy as np
+
+HEADER_BYTES = 8
+
+
+@contextlib.contextmanager
+def _untracked():
+    """Attach without registering with the resource tracker (Python < 3.13 has no track=False)."""
+    original = resource_tracker.register
+
+    def register(name, rtype):
+        if rtype != "shared_memory":
+            original(name, rtype)
+
+    resource_tracker.register = register
+    try:
+        yield
+    finally:
+        resource_tracker.register = original
+
+
+def _open(name: str) -> shared_memory.SharedMemory:
+    if sys.version_info >= (3, 13):
+        return shared_memory.SharedMemory(name=name, track=False)
+    with _untracked():
+        return shared_memory.SharedMemory(name=name)
+
+
+class SeqlockRecord:
+    """One writer / many readers record of named float64 fields in shared memory."""
+
+    def __init__(self, shm: shared_memory.SharedMemory, fields: Sequence[str], owner: bool):
+        self.shm = shm
+        self.fields = tuple(fields)
+        self.index = {f: i for i, f in enumerate(self.fields)}
+        self.owner = owner
+        buf = shm.buf
+        self._seq = np.ndarray((1,), dtype="<u8", buffer=buf, offset=0)
+        self._values = np.ndarray((len(self.fields),), dtype="<f8", buffer=buf, offset=HEADER_BYTES)
+        self._scratch = np.zeros(len(self.fields), dtype="<f8")
+
+    # ---- life cycle -------------------------------------------------------------------------------------------
+    @classmethod
+    def size_for(cls, fields: Sequence[str]) -> int:
+        return HEADER_BYTES + 8 * len(fields)
+
+    @classmethod
+    def create(cls, name: str, fields: Sequence[str]) -> "SeqlockRecord":
+        shm = shared_memory.SharedMemory(name=name, create=True, size=cls.size_for(fields))
+        rec = cls(shm, fields, owner=True)
+        rec._seq[0] = 0
+        rec._values[:] = 0.0
+        return rec
+
+    @classmethod
+    def attach(cls, name: str, fields: Sequence[str]) -> "SeqlockRecord":
+        shm = _open(name)
+        if shm.size < cls.size_for(fields):
+            shm.close()
+            raise ValueError(f"shared memory {name!r} is {shm.size} bytes, too small for {len(fields)} fields")
+        return cls(shm, fields, owner=False)
+
+    def close(self) -> None:
+        """Drop our views and mapping; the owner also unlinks the name."""
+        self._seq = self._values = None  # views must go before the mapping can close
+        try:
+            self.shm.close()
+        except BufferError:
+            pass
+        if self.owner:
+            try:
+                self.shm.unlink()
+            except FileNotFoundError:
+                pass
+
+    @property
+    def name(self) -> str:
+        return self.shm.name
+
+    # ---- writer -----------------------------------------------------------------------------------------------
+    def write(self, values) -> None:
+        """Publish all fields at once (values: a sequence or array in field order)."""
+        seq = self._seq
+        s = int(seq[0]) | 1  # odd: write in progress (also repairs a writer that died mid-write)
+        seq[0] = s
+        self._values[:] = values
+        seq[0] = s + 1
+
+    # ---- reader -----------------------------------------------------------------------------------------------
+    def read_into(self, out: np.ndarray, max_tries: int = 1000) -> bool:
+        """Copy a consistent snapshot into ``out`` (float64, len(fields)); no allocation of arrays.
+
+        Returns False when no consistent snapshot was seen within ``max_tries`` (a writer stuck mid-write).
+        """
+        seq = self._seq
+        values = self._values
+        for _ in range(max_tries):
+            s1 = int(seq[0])
+            if s1 & 1:
+                continue
+            np.copyto(out, values)
+            if int(seq[0]) == s1:
+                return True
+        return False
+
+    def read(self) -> dict:
+        """A snapshot as a dict (for tools and tests, not for the audio callback)."""
+        self.read_into(self._scratch)
+        return {f: float(v) for f, v in zip(self.fields, self._scratch)} | {"seq": int(self._seq[0])}
+
+    def sequence(self) -> int:
+        return int(self._seq[0])

@@ -1,0 +1,72 @@
+"""Fixtures shared by all test packages: the real stand-ins and helpers to run the app as a player would."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from standins import PulseServer, SmtpServer, XvfbDisplay  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def pulse():
+    """A running PulseAudio null sink; its env (PULSE_SERVER...) is in pulse.env."""
+    server = PulseServer().start()
+    old = {k: os.environ.get(k) for k in server.env}
+    os.environ.update(server.env)
+    yield server
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def xvfb():
+    display = XvfbDisplay().start()
+    yield display
+    display.stop()
+
+
+@pytest.fixture
+def smtp_server():
+    server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def no_audio_env(tmp_path):
+    """An environment with no sound server: PortAudio lists ALSA's pulse devices but cannot open them."""
+    conf = tmp_path / "client.conf"
+    conf.write_text("autospawn = no\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PULSE")}
+    env["PULSE_SERVER"] = f"unix:{tmp_path}/no-such-server"
+    env["PULSE_CLIENTCONFIG"] = str(conf)
+    return env
+
+
+def run_app(*args, env=None, timeout=120, check=False) -> subprocess.CompletedProcess:
+    """Run `python main.py ARGS` from the checkout as a player would."""
+    full_env = dict(os.environ if env is None else env)
+    full_env.setdefault("PYTHONUNBUFFERED", "1")
+    proc = subprocess.run([sys.executable, str(ROOT / "main.py"), *map(str, args)], cwd=ROOT, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"main.py {' '.join(map(str, args))} exited {proc.returncode}\n"
+                             f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture
+def app():
+    return run_app
