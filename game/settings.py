@@ -42,7 +42,7 @@ class SmtpSettings:
 
 @dataclass(frozen=True)
 class Settings:
-    camera: str = "demo"
+    camera: str = "0"
     song: str = "ode_to_joy"
     duration: float | None = None        # stop after this many seconds (None: when the song ends)
     out_dir: str = "sessions"

@@ -1,0 +1,113 @@
+"""The command line: `python main.py play|demo|peek ...`.
+
+Exit codes: 0 for a session that finished or was stopped by the player; 1 when it ended because a process died;
+2 when it could not start or a setting is wrong. Errors are one line on stderr saying what to do.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from game import settings as settings_mod
+from game import song as song_mod
+
+EPILOG = """examples:
+  python main.py demo                      play the demo song with the built-in demo camera clip
+  python main.py play --camera 0           play with webcam 0 (hand nearer the camera = higher note)
+  python main.py play --camera clip.mp4 --song twinkle --difficulty easy
+  python main.py play --camera http://192.168.1.20:8080/video     a phone camera app's MJPEG stream
+  python main.py peek                      in another terminal: watch the live hand state
+
+settings can also come from the environment or .env as HANDTONE_<OPTION> (e.g. HANDTONE_CAMERA=1);
+email settings are SMTP_* (see .env.example)."""
+
+
+def _session_options(p: argparse.ArgumentParser, demo: bool) -> None:
+    if not demo:
+        p.add_argument("--camera", metavar="SRC",
+                       help="webcam index (0, 1, ...), a video file, a stream URL (http://, rtsp://), or 'demo' "
+                            "(default: 0)")
+        p.add_argument("--song", metavar="NAME|PATH",
+                       help=f"a bundled song ({', '.join(song_mod.available_songs())}) or a song file "
+                            f"(default: {song_mod.DEMO_SONG})")
+    p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this many seconds")
+    p.add_argument("--out", dest="out_dir", metavar="DIR", help="where session folders go (default: sessions/)")
+    p.add_argument("--no-window", dest="window", action="store_const", const=False,
+                   help="no game window (headless); the default shows one when a display is there")
+    p.add_argument("--difficulty", choices=list(settings_mod.DIFFICULTIES),
+                   help="hit tolerance: easy +-2, medium +-1, hard +-0.5 semitones (default: medium)")
+    p.add_argument("--player", help="the player's name on the scorecard")
+    p.add_argument("--music-volume", type=float, metavar="0..1", help="backing track volume (0 mutes it)")
+    p.add_argument("--synth-volume", type=float, metavar="0..1", help="the hand tone's volume")
+    p.add_argument("--transpose", type=int, metavar="SEMITONES", help="move the song up or down")
+    p.add_argument("--block", type=int, metavar="FRAMES", help="audio frames per callback (default 256)")
+    p.add_argument("--latency", metavar="low|high|MS", help="audio output latency (default: low)")
+    p.add_argument("--input-device", metavar="INDEX|NAME", help="microphone: index or part of its name")
+    p.add_argument("--output-device", metavar="INDEX|NAME", help="speaker: index or part of its name")
+    p.add_argument("--count-in", type=float, metavar="SECONDS", help="pause before the song starts (default 1)")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="python main.py", description="handtone: play a song by moving your hand nearer to and farther from "
+        "the camera. A session writes a folder with recording.wav, performance.wav, notes.csv, score.json, "
+        "stats.json, report.pdf and summary.eml.", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = top.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    play = sub.add_parser("play", help="play a session", description="Play a session: the camera sets the "
+                          "pitch, the song plays, the microphone records; reports are written when it ends "
+                          "(song end, --duration, q or Esc in the window, Ctrl-C).")
+    _session_options(play, demo=False)
+    demo = sub.add_parser("demo", help="play the demo song with the built-in demo camera clip",
+                          description="Same as `play --camera demo --song ode_to_joy`: a synthetic hand plays the "
+                          "demo song, so a whole session runs without a camera.")
+    _session_options(demo, demo=True)
+    peek = sub.add_parser("peek", help="print a running session's hand state live",
+                          description="Attach to a running session's hand-state shared memory (read only) and "
+                          "print it live. Without NAME, the newest running session.")
+    peek.add_argument("name", nargs="?", help="the shared-memory name (e.g. handtone-1234-hand) or the session's "
+                      "launcher pid")
+    peek.add_argument("--count", type=int, help="print this many lines, then exit")
+    peek.add_argument("--interval", type=float, default=0.1, help="seconds between lines (default 0.1)")
+    return top
+
+
+def _settings_from(args: argparse.Namespace, demo: bool):
+    cli = {k: v for k, v in vars(args).items() if k not in ("command",)}
+    if demo:
+        cli["camera"] = "demo"
+        cli["song"] = song_mod.DEMO_SONG
+    return settings_mod.build(cli)
+
+
+def fail(text: str, code: int = 2) -> int:
+    print(f"handtone: error: {text}", file=sys.stderr, flush=True)
+    return code
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    if args.command == "peek":
+        from game.peek import peek
+        return peek(args.name, args.count, args.interval)
+    try:
+        settings = _settings_from(args, demo=args.command == "demo")
+        song = song_mod.load(settings.song)
+    except (settings_mod.SettingsError, song_mod.SongError) as e:
+        return fail(str(e))
+    from game.launcher import run_session
+    result = run_session(settings, song)
+    if result.session_dir is None:
+        return fail(result.reason, result.exit_code)
+    print(f"handtone: session ended: {result.reason}")
+    summary = result.summary
+    if summary is not None:
+        print(f"handtone: score {summary.total} ({summary.rating})")
+        for line in getattr(summary, "warnings", []) or []:
+            print(f"handtone: warning: {line}")
+        if getattr(summary, "email_status", None):
+            print(f"handtone: {summary.email_status}")
+    print(f"handtone: session folder {result.session_dir}")
+    if result.exit_code:
+        print(f"handtone: error: {result.reason}", file=sys.stderr)
+    return result.exit_code

@@ -1,0 +1,250 @@
+"""The launcher: one session from start to reports.
+
+It owns everything shared: it creates the named shared memory (and is the only one to unlink it), spawns the four
+children, waits for each to be ready, fixes the session clock t0 after a short count-in, supervises until a stop
+condition, stops the children (stop event, bounded joins, terminate, kill), and writes the reports from whatever was
+collected. Every exit path goes through the same ``finally``; if the launcher itself is killed, the children notice
+their parent is gone and finish, and the resource tracker unlinks the segments the launcher created.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import queue
+import re
+import signal
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from game import handstate
+from game.child import ChildLink, child_main, write_json
+from game.settings import Settings
+from game.song import Song
+
+CHILDREN = {
+    "vision": "vision.process:run",
+    "synth": "audio.synth:run",
+    "music": "audio.music:run",
+    "recorder": "audio.recorder:run",
+}
+JOIN_TIMEOUT = 4.0   # seconds a child gets to finish after the stop event
+TERM_TIMEOUT = 2.0   # ... and after SIGTERM, before SIGKILL
+
+
+@dataclass
+class SessionResult:
+    exit_code: int
+    reason: str
+    session_dir: Path | None = None
+    summary: object = None          # reports.build.ReportSummary when reports were written
+    notices: list = field(default_factory=list)
+
+
+class StartFailure(RuntimeError):
+    """The session could not start; the message is the one-line reason for the player."""
+
+
+def _say(text: str) -> None:
+    print(f"handtone: {text}", flush=True)
+
+
+def new_session_dir(out_dir: str | Path, song: Song) -> Path:
+    slug = re.sub(r"[^a-z0-9]+", "-", song.title.lower()).strip("-") or "song"
+    base = Path(out_dir) / f"{datetime.now():%Y%m%d-%H%M%S}-{slug}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    path.mkdir(parents=True)
+    return path
+
+
+class Launcher:
+    def __init__(self, settings: Settings, song: Song, children: dict | None = None, say=_say):
+        self.settings = settings
+        self.song = song
+        self.children_spec = dict(children or CHILDREN)
+        self.say = say
+        self.procs: dict[str, mp.Process] = {}
+        self.links: dict[str, ChildLink] = {}
+        self.started_at: dict[str, float] = {}
+        self.startup: dict[str, float] = {}
+        self.errors: dict[str, str] = {}
+        self.notices: list[str] = []
+        self.signal_reason: str | None = None
+        self.end_reason: str | None = None
+        self.records = []
+
+    # ---- signals ------------------------------------------------------------------------------------------
+    def _on_signal(self, signum, _frame) -> None:
+        self.signal_reason = {signal.SIGINT: "stopped (Ctrl-C)", signal.SIGTERM: "stopped (SIGTERM)"}.get(
+            signum, f"stopped (signal {signum})")
+
+    # ---- the session ----------------------------------------------------------------------------------------
+    def run(self) -> SessionResult:
+        s = self.settings
+        ctx = mp.get_context("spawn")
+        old_handlers = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        session_dir = new_session_dir(s.out_dir, self.song)
+        names = handstate.segment_names()
+        t_start = time.monotonic()
+        played = False
+        reason, exit_code = "", 0
+        try:
+            self.records = [handstate.create_hand(names["hand"]), handstate.create_voice(names["voice"])]
+            self.records[1].write([0.0, 0.0, 0.0, -1.0])
+            go, stop, end = ctx.Event(), ctx.Event(), ctx.Event()
+            t0 = ctx.RawValue("d", 0.0)
+            messages = ctx.Queue()
+            self.messages = messages
+            for name, target in self.children_spec.items():
+                link = ChildLink(name, str(session_dir), names, ctx.Event(), go, stop, end, t0, messages)
+                proc = ctx.Process(target=child_main, args=(name, target, s, link), name=f"handtone-{name}")
+                self.links[name] = link
+                self.started_at[name] = time.monotonic()
+                proc.start()
+                self.procs[name] = proc
+            self._wait_ready()
+            t0_value = time.monotonic() + s.count_in
+            t0.value = t0_value
+            go.set()
+            played = True
+            end_at = self.song.duration + s.tail if s.duration is None else s.duration
+            self.say(f"playing {self.song.title} ({end_at:.0f} s) after a {s.count_in:g} s count-in; "
+                     f"session folder {session_dir}")
+            reason, exit_code = self._supervise(t0_value, end_at, end)
+            self.played_s = max(0.0, min(time.monotonic() - t0_value, end_at))
+        except StartFailure as e:
+            reason, exit_code = str(e), 2
+        finally:
+            self._stop_children()
+            self._drain_messages()
+            for rec in self.records:
+                rec.close()
+            for sig, h in old_handlers.items():
+                signal.signal(sig, h)
+        if not played:
+            _remove_empty_session(session_dir)
+            return SessionResult(exit_code or 2, reason or "the session did not start", None, notices=self.notices)
+        write_json(session_dir / "session.json", self._session_info(reason, t_start))
+        summary = self._reports(session_dir)
+        return SessionResult(exit_code, reason, session_dir, summary, self.notices)
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.settings.ready_timeout
+        pending = set(self.procs)
+        while pending:
+            self._drain_messages()
+            for name in list(pending):
+                if self.links[name].ready.is_set():
+                    self.startup[name] = time.monotonic() - self.started_at[name]
+                    pending.discard(name)
+                elif not self.procs[name].is_alive():
+                    self._drain_messages(wait=0.3)
+                    raise StartFailure(self.errors.get(name) or f"{name} process exited during start-up "
+                                       f"({_exit_text(self.procs[name].exitcode)})")
+            if self.signal_reason:
+                raise StartFailure(f"{self.signal_reason} before the session started")
+            if time.monotonic() > deadline:
+                raise StartFailure(f"{', '.join(sorted(pending))} not ready after "
+                                   f"{self.settings.ready_timeout:g} s")
+            time.sleep(0.02)
+
+    def _supervise(self, t0: float, end_at: float, end) -> tuple[str, int]:
+        while True:
+            self._drain_messages()
+            if self.signal_reason:
+                return self.signal_reason, 0
+            if end.is_set():
+                self._drain_messages(wait=0.1)
+                return self.end_reason or "ended by a child", 0
+            for name, proc in self.procs.items():
+                if not proc.is_alive():
+                    self._drain_messages(wait=0.3)
+                    why = self.errors.get(name) or _exit_text(proc.exitcode)
+                    return f"{name} process died: {why}", 1
+            if time.monotonic() - t0 >= end_at:
+                return ("song ended" if self.settings.duration is None else
+                        f"--duration {self.settings.duration:g} s reached"), 0
+            time.sleep(0.05)
+
+    def _drain_messages(self, wait: float = 0.0) -> None:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                kind, name, text = self.messages.get(timeout=max(0.0, deadline - time.monotonic()) or 0.001)
+            except (queue.Empty, OSError, ValueError, EOFError, AttributeError):
+                if time.monotonic() >= deadline:
+                    return
+                continue
+            if kind == "notice":
+                self.notices.append(f"{name}: {text}")
+                self.say(f"{name}: {text}")
+            elif kind == "error":
+                self.errors[name] = text
+            elif kind == "end":
+                self.end_reason = self.end_reason or text
+
+    def _stop_children(self) -> None:
+        for link in self.links.values():
+            link.stop.set()
+            break  # one shared stop event
+        deadline = time.monotonic() + JOIN_TIMEOUT
+        for proc in self.procs.values():
+            proc.join(max(0.0, deadline - time.monotonic()))
+        for name, proc in self.procs.items():
+            if proc.is_alive():
+                self.say(f"{name} did not stop in {JOIN_TIMEOUT:g} s: terminating it")
+                proc.terminate()
+        deadline = time.monotonic() + TERM_TIMEOUT
+        for proc in self.procs.values():
+            proc.join(max(0.0, deadline - time.monotonic()))
+        for proc in self.procs.values():
+            if proc.is_alive():
+                proc.kill()
+                proc.join(2)
+
+    def _session_info(self, reason: str, t_start: float) -> dict:
+        s = self.settings
+        return {
+            "song": self.song.title, "artist": self.song.artist, "song_path": self.song.path,
+            "player": s.player, "difficulty": s.difficulty, "tolerance": s.tolerance,
+            "started": datetime.now().astimezone().isoformat(timespec="seconds"),
+            "stop_reason": reason, "duration_s": round(getattr(self, "played_s", 0.0), 3),
+            "count_in_s": s.count_in, "camera": s.camera, "launcher_s": round(time.monotonic() - t_start, 3),
+            "children": {name: {"pid": p.pid, "exitcode": p.exitcode,
+                                "startup_s": round(self.startup[name], 3) if name in self.startup else None,
+                                "error": self.errors.get(name)}
+                         for name, p in self.procs.items()},
+            "notices": self.notices,
+        }
+
+    def _reports(self, session_dir: Path):
+        from reports.build import build_reports
+        try:
+            return build_reports(session_dir, self.settings, self.song)
+        except Exception as e:  # noqa: BLE001 - the session's files are kept; say what failed
+            self.say(f"reports failed: {type(e).__name__}: {e}")
+            return None
+
+
+def _exit_text(code) -> str:
+    if code is None:
+        return "still running"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+def _remove_empty_session(path: Path) -> None:
+    """A session that never started leaves no folder behind (only files a child may have opened early)."""
+    import shutil
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def run_session(settings: Settings, song: Song) -> SessionResult:
+    return Launcher(settings, song).run()

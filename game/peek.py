@@ -1,0 +1,69 @@
+"""`python main.py peek`: watch a running session's hand state from another terminal.
+
+It attaches read-only and outside its resource tracker (game/shm.py), so exiting never unlinks the session's memory.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+from game import handstate
+
+SHM_DIR = Path("/dev/shm")
+
+
+def running_sessions() -> list[str]:
+    """Hand-state segment names of running sessions, newest first (Linux: listed from /dev/shm)."""
+    if not SHM_DIR.is_dir():
+        return []
+    found = [p for p in SHM_DIR.glob(f"{handstate.PREFIX}-*-hand")]
+    return [p.name for p in sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)]
+
+
+def resolve_name(name: str | None) -> str:
+    if name is None:
+        names = running_sessions()
+        if not names:
+            raise LookupError("no running session found: start one with `python main.py play` (or give the "
+                              "shared-memory name printed by the session)")
+        return names[0]
+    if name.isdigit():
+        return handstate.segment_names(name)["hand"]
+    return name
+
+
+def format_state(s: dict) -> str:
+    hand = (f"hand area {s['area']:.4f} at ({s['cx']:.2f}, {s['cy']:.2f}) conf {s['confidence']:.2f}"
+            if s["present"] >= 0.5 else "no hand")
+    second = f" | 2nd hand y {s['y2']:.2f}" if s["present2"] >= 0.5 else ""
+    return f"frame {int(s['frame_index']):6d}  t {s['t_capture']:8.3f} s  {hand}{second}"
+
+
+def peek(name: str | None, count: int | None = None, interval: float = 0.1, out=sys.stdout) -> int:
+    try:
+        name = resolve_name(name)
+        rec = handstate.attach_hand(name)
+    except LookupError as e:
+        print(f"handtone: error: {e}", file=sys.stderr)
+        return 2
+    except FileNotFoundError:
+        print(f"handtone: error: no shared memory named {name!r}: is the session running? "
+              f"(running: {', '.join(running_sessions()) or 'none'})", file=sys.stderr)
+        return 2
+    print(f"peeking at {name} (Ctrl-C to stop)", file=out, flush=True)
+    shown = 0
+    try:
+        while count is None or shown < count:
+            print(format_state(rec.read()), file=out, flush=True)
+            shown += 1
+            if SHM_DIR.is_dir() and not (SHM_DIR / name).exists():
+                print("the session ended", file=out, flush=True)
+                break
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        rec.close()
+    return 0

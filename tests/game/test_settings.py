@@ -1,0 +1,46 @@
+"""Settings: CLI > environment > .env > defaults, validated with messages that say what to do."""
+import pytest
+
+from game import settings
+
+
+def test_precedence_cli_over_env_over_env_file_over_defaults(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("HANDTONE_DIFFICULTY=hard\nHANDTONE_MUSIC_VOLUME=0.2\nHANDTONE_PLAYER=File\n")
+    env = {"HANDTONE_ENV_FILE": str(env_file), "HANDTONE_MUSIC_VOLUME": "0.3"}
+    s = settings.build({"player": "Cli", "duration": None}, env)
+    assert s.player == "Cli"            # CLI wins
+    assert s.music_volume == 0.3        # environment beats .env
+    assert s.difficulty == "hard"       # .env beats the default
+    assert s.block == 256               # default
+    assert s.tolerance == 0.5
+
+
+def test_settings_are_frozen():
+    s = settings.build({}, {"HANDTONE_ENV_FILE": "/nonexistent"})
+    with pytest.raises(Exception):
+        s.player = "x"
+
+
+@pytest.mark.parametrize("cli,message", [
+    ({"difficulty": "insane"}, "difficulty must be one of"),
+    ({"music_volume": 2}, "music-volume must be between 0 and 1"),
+    ({"latency": "fast"}, "latency must be low, high or milliseconds"),
+    ({"block": "many"}, "block: 'many' is not a valid int"),
+])
+def test_bad_values_say_what_is_wrong(cli, message):
+    with pytest.raises(settings.SettingsError, match=message):
+        settings.build(cli, {"HANDTONE_ENV_FILE": "/nonexistent"})
+
+
+def test_smtp_from_env_and_password_never_in_repr():
+    env = {"HANDTONE_ENV_FILE": "/nonexistent", "SMTP_HOST": "mail.example", "SMTP_SECURITY": "ssl",
+           "SMTP_USER": "me", "SMTP_PASSWORD": "s3cret-pw", "SMTP_TO": "a@x, b@y"}
+    s = settings.build({}, env)
+    assert s.smtp.configured and s.smtp.port == 465 and s.smtp.to == ("a@x", "b@y")
+    assert "s3cret-pw" not in repr(s) and "s3cret-pw" not in str(s.smtp)
+
+
+def test_smtp_host_without_recipient_fails_early():
+    with pytest.raises(settings.SettingsError, match="SMTP_TO"):
+        settings.build({}, {"HANDTONE_ENV_FILE": "/nonexistent", "SMTP_HOST": "mail.example"})
