@@ -110,6 +110,8 @@ class Launcher:
             t0.value = t0_value
             go.set()
             played = True
+            self.played_s = 0.0
+            write_json(session_dir / "session.json", self._session_info("running", t_start))
             end_at = self.song.duration + s.tail if s.duration is None else s.duration
             self.say(f"playing {self.song.title} ({end_at:.0f} s) after a {s.count_in:g} s count-in; "
                      f"session folder {session_dir}")

@@ -9,7 +9,7 @@ APT_PACKAGES=(
   portaudio19-dev libasound2-dev             # PortAudio for PyAudio; ALSA headers for simpleaudio
   libasound2-plugins pulseaudio pulseaudio-utils   # audio server (the tests' null sink), ALSA -> Pulse
   libgl1 libglib2.0-0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3   # opencv-python's GUI (Qt) at run time
-  xvfb x11-utils                             # a real X display for window tests
+  xvfb x11-utils xdotool                     # a real X display for window tests, and keys typed into it
   poppler-utils                              # pdftotext / pdftoppm to read reports back in tests
 )
 

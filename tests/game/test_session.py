@@ -1,0 +1,181 @@
+"""Whole sessions through `python main.py`, on the real stand-ins: every stop path writes the reports and leaves
+nothing in /dev/shm."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, run_app
+
+REPORT_FILES = ("performance.wav", "notes.csv", "score.json", "stats.json", "report.pdf", "summary.eml",
+                "session.json")
+
+
+def shm_segments() -> set[str]:
+    return {p.name for p in Path("/dev/shm").glob("handtone-*")}
+
+
+@pytest.fixture
+def clean_shm():
+    before = shm_segments()
+    yield
+    deadline = time.monotonic() + 10  # a killed launcher's resource tracker cleans up a moment later
+    while time.monotonic() < deadline and shm_segments() - before:
+        time.sleep(0.2)
+    assert shm_segments() - before == set(), "shared memory left behind"
+
+
+def only_session(out: Path) -> Path:
+    dirs = [d for d in out.iterdir() if d.is_dir()]
+    assert len(dirs) == 1, dirs
+    return dirs[0]
+
+
+def assert_reports(folder: Path) -> dict:
+    for name in REPORT_FILES:
+        assert (folder / name).is_file(), f"{name} missing in {folder}: {sorted(p.name for p in folder.iterdir())}"
+    return json.loads((folder / "session.json").read_text())
+
+
+class Running:
+    """`python main.py play ...` in the background, with the session folder found once it runs."""
+
+    def __init__(self, out: Path, *args, env=None):
+        self.out = out
+        self.proc = subprocess.Popen([sys.executable, str(ROOT / "main.py"), *map(str, args), "--out", str(out)],
+                                     cwd=ROOT, env=env or os.environ.copy(), stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+
+    def wait_running(self, timeout=90) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for f in self.out.glob("*/session.json"):
+                try:
+                    info = json.loads(f.read_text())
+                except json.JSONDecodeError:
+                    continue
+                if info.get("stop_reason") == "running":
+                    return info
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        out, err = self.proc.communicate(timeout=30)
+        raise AssertionError(f"session did not start: {self.proc.returncode}\n{out}\n{err}")
+
+    def finish(self, timeout=90):
+        out, err = self.proc.communicate(timeout=timeout)
+        return self.proc.returncode, out, err
+
+
+def test_demo_session_headless_writes_every_report(pulse, tmp_path, clean_shm):
+    proc = run_app("demo", "--no-window", "--out", tmp_path, "--player", "Zoë", timeout=240)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "session ended: song ended" in proc.stdout
+    assert "score" in proc.stdout
+    folder = only_session(tmp_path)
+    info = assert_reports(folder)
+    assert (folder / "recording.wav").is_file()
+    assert info["stop_reason"] == "song ended"
+    assert set(info["children"]) == {"vision", "synth", "music", "recorder"}
+    assert all(c["exitcode"] == 0 for c in info["children"].values()), info["children"]
+    assert all(c["startup_s"] is not None for c in info["children"].values())
+    score = json.loads((folder / "score.json").read_text())
+    assert score["total"] > 5000, "the demo hand follows the melody, so it should score well"
+
+
+def test_duration_stops_early(pulse, tmp_path, clean_shm):
+    t = time.monotonic()
+    proc = run_app("demo", "--no-window", "--out", tmp_path, "--duration", "4", timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    info = assert_reports(only_session(tmp_path))
+    assert info["stop_reason"] == "--duration 4 s reached"
+    assert 3.5 <= info["duration_s"] <= 4.5
+
+
+@pytest.mark.parametrize("sig,reason", [(signal.SIGINT, "stopped (Ctrl-C)"), (signal.SIGTERM, "stopped (SIGTERM)")])
+def test_signals_to_the_launcher_stop_cleanly(pulse, tmp_path, clean_shm, sig, reason):
+    run = Running(tmp_path, "demo", "--no-window")
+    run.wait_running()
+    time.sleep(2)
+    run.proc.send_signal(sig)
+    code, out, err = run.finish()
+    assert code == 0, out + err
+    info = assert_reports(only_session(tmp_path))
+    assert info["stop_reason"] == reason
+    assert all(c["exitcode"] == 0 for c in info["children"].values()), info["children"]
+
+
+def test_ctrl_c_to_the_whole_process_group(pulse, tmp_path, clean_shm):
+    """A terminal's Ctrl-C reaches every process of the group: children leave it to the launcher."""
+    run = Running(tmp_path, "demo", "--no-window")
+    run.wait_running()
+    time.sleep(1.5)
+    # the test runner shares our group, so signal the launcher and its children (not ourselves) by pid
+    info = json.loads(next(tmp_path.glob("*/session.json")).read_text())
+    for pid in [run.proc.pid] + [c["pid"] for c in info["children"].values()]:
+        os.kill(pid, signal.SIGINT)
+    code, out, err = run.finish()
+    assert code == 0, out + err
+    info = assert_reports(only_session(tmp_path))
+    assert info["stop_reason"] == "stopped (Ctrl-C)"
+    assert all(c["exitcode"] == 0 for c in info["children"].values()), info["children"]
+
+
+@pytest.mark.parametrize("child", ["vision", "synth", "music", "recorder"])
+def test_a_child_killed_with_sigkill_is_named_and_reports_are_still_written(pulse, tmp_path, clean_shm, child):
+    run = Running(tmp_path, "demo", "--no-window")
+    info = run.wait_running()
+    time.sleep(2)
+    os.kill(info["children"][child]["pid"], signal.SIGKILL)
+    code, out, err = run.finish()
+    assert code == 1, out + err
+    assert f"{child} process died: killed by SIGKILL" in out + err
+    info = assert_reports(only_session(tmp_path))
+    assert info["stop_reason"] == f"{child} process died: killed by SIGKILL"
+
+
+def test_launcher_killed_with_sigkill_leaves_no_shared_memory(pulse, tmp_path, clean_shm):
+    run = Running(tmp_path, "demo", "--no-window")
+    info = run.wait_running()
+    time.sleep(1)
+    run.proc.kill()
+    run.finish()
+    deadline = time.monotonic() + 15
+    pids = [c["pid"] for c in info["children"].values()]
+    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+        time.sleep(0.2)
+    assert not any(_alive(p) for p in pids), "children outlived their launcher"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie (exited, not yet reaped by init) counts as gone
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def test_missing_camera_fails_at_start_with_the_alternatives(tmp_path, clean_shm):
+    proc = run_app("play", "--camera", "7", "--no-window", "--out", tmp_path, timeout=120)
+    assert proc.returncode == 2
+    err = proc.stderr.strip().splitlines()[-1]
+    assert err.startswith("handtone: error: no camera at index 7")
+    assert "--camera demo" in err
+    assert not any(tmp_path.iterdir()), "a session that never started leaves no folder"
+
+
+def test_missing_video_file_fails_at_start(tmp_path, clean_shm):
+    proc = run_app("play", "--camera", str(tmp_path / "nope.mp4"), "--no-window", "--out", tmp_path, timeout=120)
+    assert proc.returncode == 2
+    assert "nope.mp4" in proc.stderr
