@@ -179,3 +179,32 @@ def test_missing_video_file_fails_at_start(tmp_path, clean_shm):
     proc = run_app("play", "--camera", str(tmp_path / "nope.mp4"), "--no-window", "--out", tmp_path, timeout=120)
     assert proc.returncode == 2
     assert "nope.mp4" in proc.stderr
+
+
+def _window_id(env, timeout=60) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", "handtone"], env=env,
+                           capture_output=True, text=True)
+        if r.stdout.strip():
+            return r.stdout.split()[0]
+        time.sleep(0.2)
+    raise AssertionError("the game window did not appear")
+
+
+@pytest.mark.parametrize("key", ["q", "Escape"])
+def test_a_key_in_the_game_window_ends_the_session(pulse, xvfb, tmp_path, clean_shm, key):
+    from standins import require_tool
+    require_tool("xdotool")
+    env = os.environ | {"DISPLAY": xvfb.display}
+    run = Running(tmp_path, "demo", env=env)
+    run.wait_running()
+    wid = _window_id(env)
+    time.sleep(1.0)
+    subprocess.run(["xdotool", "windowfocus", "--sync", wid], env=env, check=True, timeout=10)
+    subprocess.run(["xdotool", "key", key], env=env, check=True, timeout=10)
+    code, out, err = run.finish()
+    assert code == 0, out + err
+    info = assert_reports(only_session(tmp_path))
+    assert info["stop_reason"].startswith("player quit"), info["stop_reason"]
+    assert info["duration_s"] < 20
