@@ -1,0 +1,168 @@
+"""After a session: score -> notes -> mix -> stats -> pdf -> email, from whatever the children left.
+
+Every step is guarded: a step that fails is noted in the warnings (shown to the player and printed in the report)
+and the next still runs, so a crashed child or a broken file never costs the player their scorecard.
+Rebuild a session's reports later with `python -m reports.build SESSION_DIR`.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from game.child import write_json
+from reports import email as mail
+from reports.mix import mix
+from reports.notes import played_notes, write_notes
+from reports.pdf import write_pdf
+from reports.score import score as score_track
+from reports.sessiondata import SessionData
+from reports.stats import build_stats
+from reports.track import SYNTH_COLUMNS, played_track
+
+
+@dataclass
+class ReportSummary:
+    total: int | None                  # None when there was no song to score against
+    rating: str
+    files: dict[str, Path] = field(default_factory=dict)   # "score.json" -> path, ... (only files written)
+    email_status: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        """What the launcher prints for the player."""
+        out = [f"score: {self.total} ({self.rating})" if self.total is not None else "score: none"]
+        if self.files:
+            folder = next(iter(self.files.values())).parent
+            out.append(f"reports in {folder}: {', '.join(self.files)}")
+        if self.email_status:
+            out.append(self.email_status)
+        out += [f"note: {w}" for w in self.warnings]
+        return out
+
+
+def build_reports(session_dir: Path, settings, song) -> ReportSummary:
+    """Write score.json, notes.csv, performance.wav, stats.json, report.pdf, summary.eml into session_dir."""
+    d = Path(session_dir)
+    data = SessionData(d)
+    files: dict[str, Path] = {}
+    session = data.json("session.json", "the launcher did not record the session")
+    state: dict = {"score": None, "stats": None, "track": None, "pdf": None, "status": ""}
+    song = song if song is not None else _song_from(session, data)
+    transpose = int(getattr(settings, "transpose", 0) or 0)
+    player = str(session.get("player") or settings.player)
+
+    def step(name: str, fn) -> None:
+        try:
+            fn()
+        except Exception as e:  # noqa: BLE001 - one broken step must not cost the others
+            data.warn(f"{name} failed: {type(e).__name__}: {e}")
+
+    def do_score():
+        synth = data.csv("synth.csv", SYNTH_COLUMNS, "nothing the synth played was logged; scored as silence")
+        t_dac = synth["t_dac"]
+        last = float(np.nanmax(t_dac)) if np.isfinite(t_dac).any() else 0.0
+        end = max(song.duration if song else 0.0, last)
+        state["track"] = played_track(synth, end)
+        played = session.get("duration_s")
+        if song and isinstance(played, (int, float)) and played < song.duration - 0.05:
+            data.warn(f"the session stopped at {played:.1f} s of the song's {song.duration:.1f} s "
+                      "(notes after that count as missed)")
+        if song is None:
+            return
+        result = score_track(state["track"], song, settings.tolerance, transpose, settings.difficulty)
+        result["player"] = player
+        state["score"] = result
+        files["score.json"] = write_json(d / "score.json", result)
+
+    def do_notes():
+        track = state["track"] if state["track"] is not None else played_track({}, 0.0)
+        files["notes.csv"] = write_notes(d / "notes.csv", played_notes(track))
+
+    def do_mix():
+        out = mix(data, d / "performance.wav")
+        if out:
+            files["performance.wav"] = out
+
+    def do_stats():
+        state["stats"] = build_stats(data)
+        files["stats.json"] = write_json(d / "stats.json", state["stats"])
+
+    def do_pdf():
+        state["pdf"] = write_pdf(d / "report.pdf", song=song, player=player, started=_date(session, d),
+                                 score=state["score"], stats=state["stats"], track=state["track"],
+                                 warnings=list(data.warnings), transpose=transpose)
+        files["report.pdf"] = state["pdf"]
+
+    def do_email():
+        msg = mail.compose(title=song.title if song else str(session.get("song") or "handtone session"),
+                           player=player, score=state["score"], stats=state["stats"], warnings=list(data.warnings),
+                           pdf=state["pdf"], sender=settings.smtp.sender, to=settings.smtp.to)
+        state["status"] = mail.deliver(msg, settings.smtp, d / "summary.eml")
+        if (d / "summary.eml").exists():
+            files["summary.eml"] = d / "summary.eml"
+
+    for name, fn in (("score", do_score), ("notes", do_notes), ("mix", do_mix), ("stats", do_stats),
+                     ("pdf", do_pdf), ("email", do_email)):
+        step(name, fn)
+    if not state["status"]:
+        state["status"] = "email not sent: see the notes"
+    secret = settings.smtp.password
+    warnings = [mail.scrub(w, secret, settings.smtp.user) for w in data.warnings]
+    sc = state["score"]
+    return ReportSummary(sc["total"] if sc else None, sc["rating"] if sc else "no score", files,
+                         mail.scrub(state["status"], secret, settings.smtp.user), warnings)
+
+
+def _song_from(session: dict, data: SessionData):
+    from game.song import SongError, load
+    for ref in (session.get("song_path"), session.get("song")):
+        if ref:
+            try:
+                return load(str(ref))
+            except (SongError, OSError) as e:
+                data.warn(f"song {ref!r} could not be loaded: {e}")
+    data.warn("no song to score against: score.json not written")
+    return None
+
+
+def _date(session: dict, d: Path) -> str:
+    started = session.get("started")
+    try:
+        return datetime.fromisoformat(str(started)).strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return str(started) if started else "date unknown"
+
+
+def rebuild(session_dir: Path, settings=None) -> ReportSummary:
+    """Rebuild a finished session's reports from its folder (song, player and difficulty from session.json)."""
+    import json
+    from game import settings as gs
+    d = Path(session_dir)
+    try:
+        session = json.loads((d / "session.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        session = {}
+    if settings is None:
+        settings = gs.build({"difficulty": session.get("difficulty"), "player": session.get("player")})
+    return build_reports(d, settings, None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m reports.build", description="Rebuild a session's reports.")
+    ap.add_argument("session_dir", type=Path)
+    args = ap.parse_args(argv)
+    if not args.session_dir.is_dir():
+        print(f"no session folder {args.session_dir}: give the path of a folder under sessions/", file=sys.stderr)
+        return 2
+    for line in rebuild(args.session_dir).lines():
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""performance.wav: the tone and the backing as the player heard them, one mono file.
+
+Both WAVs are placed on the session clock by their first sample's time (wav_t_start in their stats), summed, and
+scaled so the loudest peak sits at -1 dBFS: never clipped, and a quiet take is still audible.
+"""
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+
+import numpy as np
+
+from reports.sessiondata import SessionData
+
+PEAK = 10 ** (-1 / 20)  # -1 dBFS
+SOURCES = (("synth.wav", "stats-synth.json", "the tone"), ("backing.wav", "stats-music.json", "the backing"))
+
+
+def mix(data: SessionData, out: Path) -> Path | None:
+    """Write the mix to out; None (with a warning) when neither WAV is there."""
+    tracks = []
+    for wav_name, stats_name, what in SOURCES:
+        got = data.wav(wav_name, f"{what} is not in performance.wav")
+        if got is None or len(got[0]) == 0:
+            continue
+        t_start = data.json(stats_name).get("wav_t_start")
+        if not isinstance(t_start, (int, float)):
+            data.warn(f"{stats_name} has no wav_t_start: {wav_name} placed at session time 0")
+            t_start = 0.0
+        tracks.append((got[0], got[1], float(t_start)))
+    if not tracks:
+        data.warn("no synth.wav or backing.wav: performance.wav not written")
+        return None
+    rate = max(r for _, r, _ in tracks)
+    start = min(t for _, _, t in tracks)
+    placed = []
+    for x, r, t in tracks:
+        if r != rate:  # linear resampling is plenty for a listening copy
+            x = np.interp(np.arange(int(len(x) * rate / r)) * (r / rate), np.arange(len(x)), x).astype(np.float32)
+        placed.append((int(round((t - start) * rate)), x))
+    total = np.zeros(max(o + len(x) for o, x in placed), dtype=np.float32)
+    for offset, x in placed:
+        total[offset:offset + len(x)] += x
+    peak = float(np.abs(total).max()) if len(total) else 0.0
+    if peak > 0:
+        total *= PEAK / peak
+    pcm = np.clip(np.round(total * 32767.0), -32767, 32767).astype("<i2")
+    with wave.open(str(out), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.tobytes())
+    return Path(out)

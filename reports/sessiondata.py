@@ -1,0 +1,115 @@
+"""Tolerant reading of what the children left in a session folder.
+
+A child may have been killed mid-write or never started, so every reader here returns something usable (an empty
+array, an empty dict, None) and records a warning instead of raising: reports are made from whatever is there.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from reports.wavread import read_wav
+
+
+class SessionData:
+    """One session folder, read once; `warnings` collects every problem found, for the report and the player."""
+
+    def __init__(self, session_dir: Path):
+        self.dir = Path(session_dir)
+        self.warnings: list[str] = []
+        self._json: dict[str, dict] = {}
+        self._csv: dict[str, dict[str, np.ndarray]] = {}
+
+    def warn(self, text: str) -> None:
+        if text not in self.warnings:
+            self.warnings.append(text)
+
+    def json(self, name: str, why: str = "") -> dict:
+        """A JSON file as a dict; {} (and a warning) when missing or unreadable."""
+        if name not in self._json:
+            path = self.dir / name
+            data: dict = {}
+            if not path.exists():
+                self.warn(f"{name} missing{': ' + why if why else ''}")
+            else:
+                try:
+                    loaded = json.loads(path.read_text(encoding="utf-8"))
+                    if isinstance(loaded, dict):
+                        data = loaded
+                    else:
+                        self.warn(f"{name}: not a JSON object, ignored")
+                except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+                    self.warn(f"{name} unreadable ({type(e).__name__}), ignored")
+            self._json[name] = data
+        return self._json[name]
+
+    def csv(self, name: str, columns: tuple[str, ...], why: str = "") -> dict[str, np.ndarray]:
+        """Numeric columns of a session CSV as float arrays (NaN for empty cells); empty arrays when missing.
+
+        A last line without its newline was cut by a kill mid-write and is dropped; so are short rows.
+        """
+        if name not in self._csv:
+            self._csv[name] = self._read_csv(name, columns, why)
+        return self._csv[name]
+
+    def _read_csv(self, name: str, columns: tuple[str, ...], why: str) -> dict[str, np.ndarray]:
+        empty = {c: np.zeros(0) for c in columns}
+        path = self.dir / name
+        if not path.exists():
+            self.warn(f"{name} missing{': ' + why if why else ''}")
+            return empty
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError as e:
+            self.warn(f"{name} unreadable ({type(e).__name__})")
+            return empty
+        lines = text.splitlines()
+        if not lines:
+            self.warn(f"{name} is empty")
+            return empty
+        if not text.endswith("\n") and len(lines) > 1:
+            lines = lines[:-1]
+            self.warn(f"{name}: last line was cut (process stopped mid-write), dropped")
+        reader = csv.reader(lines)
+        header = next(reader, [])
+        index = {h.strip(): i for i, h in enumerate(header)}
+        absent = [c for c in columns if c not in index]
+        if absent:
+            self.warn(f"{name}: no column {', '.join(absent)}")
+        out = {c: [] for c in columns}
+        short = 0
+        for row in reader:
+            if len(row) < len(header):
+                short += 1
+                continue
+            for c in columns:
+                out[c].append(_num(row[index[c]]) if c in index else math.nan)
+        if short:
+            self.warn(f"{name}: {short} incomplete row(s) dropped")
+        return {c: np.asarray(v, dtype=float) for c, v in out.items()}
+
+    def wav(self, name: str, why: str = "") -> tuple[np.ndarray, int] | None:
+        """A WAV as (mono float32 -1..1, sample rate), or None (and a warning) when missing or unreadable."""
+        path = self.dir / name
+        if not path.exists():
+            self.warn(f"{name} missing{': ' + why if why else ''}")
+            return None
+        try:
+            samples, rate, note = read_wav(path)
+        except (OSError, ValueError) as e:
+            self.warn(f"{name} unreadable: {e}")
+            return None
+        if note:
+            self.warn(f"{name}: {note}")
+        return samples, rate
+
+
+def _num(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan

@@ -1,0 +1,151 @@
+"""stats.json: how each process performed (start-up, frame rate and times, motion-to-sound latency, underflows,
+dropped frames, CPU), from its stats-*.json and, where they say more, its logs. A process that left nothing is
+marked missing rather than silently left out, so a broken session shows in the report.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from reports.sessiondata import SessionData
+from reports.track import SOUNDING, SYNTH_COLUMNS
+
+PROCESSES = ("vision", "synth", "music", "recorder")
+FRAME_COLUMNS = ("frame_index", "t_capture", "capture_ms", "detect_ms", "total_ms", "present", "area", "cx", "cy")
+COMMON = ("startup_s", "cpu_s", "max_rss_mb", "pid")
+
+
+def pct(values: np.ndarray, q: float) -> float | None:
+    v = values[~np.isnan(values)]
+    return round(float(np.percentile(v, q)), 3) if len(v) else None
+
+
+def build_stats(data: SessionData) -> dict:
+    session = data.json("session.json", "the launcher did not record the session")
+    children = session.get("children") if isinstance(session.get("children"), dict) else {}
+    out = {name: _process(data, name, children.get(name) or {}) for name in PROCESSES}
+    out["launcher"] = _launcher(data, session)
+    latency = out["synth"].get("latency_ms") or {}
+    summary = {"fps": out["vision"].get("fps"), "frame_ms_p50": out["vision"].get("total_ms_p50"),
+               "frame_ms_p95": out["vision"].get("total_ms_p95"), "latency_ms_p50": latency.get("p50"),
+               "latency_ms_p95": latency.get("p95"), "latency_ms_p99": latency.get("p99"),
+               "underflows_flag": out["synth"].get("underflows_flag"),
+               "underflows_clock": out["synth"].get("underflows_clock"),
+               "dropped_frames": out["vision"].get("dropped_frames"),
+               "missing": [n for n in PROCESSES if out[n]["missing"]]}
+    return {"summary": summary, "processes": out}
+
+
+def _process(data: SessionData, name: str, child: dict) -> dict:
+    stats = data.json(f"stats-{name}.json", f"the {name} process left no stats (killed, or it never started)")
+    rec = {"missing": not stats, "exitcode": child.get("exitcode")}
+    for key in COMMON:
+        rec[key] = stats.get(key, child.get(key))
+    extra = {"vision": _vision, "synth": _synth, "music": _music, "recorder": _recorder}[name]
+    rec.update(extra(data, stats))
+    return rec
+
+
+def _vision(data: SessionData, stats: dict) -> dict:
+    frames = data.csv("frames.csv", FRAME_COLUMNS, "no per-frame log from vision")
+    rec = {k: stats.get(k) for k in ("source", "detector", "frames", "fps", "dropped_frames")}
+    n = len(frames["frame_index"])
+    if n:
+        t = frames["t_capture"][~np.isnan(frames["t_capture"])]
+        rec["frames"] = rec["frames"] if rec["frames"] is not None else n
+        if rec["fps"] is None and len(t) > 1 and t[-1] > t[0]:
+            rec["fps"] = round((len(t) - 1) / (t[-1] - t[0]), 2)
+        idx = frames["frame_index"][~np.isnan(frames["frame_index"])]
+        if rec["dropped_frames"] is None and len(idx) > 1:
+            rec["dropped_frames"] = int(idx.max() - idx.min() + 1 - len(np.unique(idx)))
+        rec["present_share"] = round(float(np.nanmean(frames["present"])), 3)
+    for col in ("capture_ms", "detect_ms", "total_ms"):
+        for q in (50, 95):
+            key = f"{col}_p{q}"
+            rec[key] = pct(frames[col], q) if n else stats.get(key, _nested(stats, col, f"p{q}"))
+    return rec
+
+
+def _synth(data: SessionData, stats: dict) -> dict:
+    rows = data.csv("synth.csv", SYNTH_COLUMNS, "nothing the synth played was logged")
+    rec = {k: stats.get(k) for k in ("mode", "device", "blocks", "underflows_flag", "underflows_clock", "sample_rate")}
+    if rec["blocks"] is None and len(rows["t_dac"]):
+        rec["blocks"] = len(rows["t_dac"])
+    lat = rows["latency_ms"]
+    with np.errstate(invalid="ignore"):
+        use = (rows["amplitude"] > SOUNDING) & (rows["frame_index"] >= 0) & ~np.isnan(lat)
+    if use.any():
+        rec["latency_ms"] = {"p50": pct(lat[use], 50), "p95": pct(lat[use], 95), "p99": pct(lat[use], 99),
+                             "samples": int(use.sum()), "from": "synth.csv"}
+    else:
+        rec["latency_ms"] = {q: stats.get(f"latency_ms_{q}", _nested(stats, "latency_ms", q))
+                             for q in ("p50", "p95", "p99")} | {"samples": 0, "from": "stats-synth.json"}
+    return rec
+
+
+def _music(data: SessionData, stats: dict) -> dict:
+    return {k: stats.get(k) for k in ("mode", "device", "underflows", "underflows_flag", "underflows_clock")}
+
+
+def _recorder(data: SessionData, stats: dict) -> dict:
+    return {k: stats.get(k) for k in ("device", "seconds", "overflows", "t_first_sample")}
+
+
+def _launcher(data: SessionData, session: dict) -> dict:
+    own = data.json("stats-launcher.json") if (data.dir / "stats-launcher.json").exists() else {}
+    rec = {"missing": not session and not own}
+    for key in COMMON:
+        rec[key] = own.get(key)
+    for key in ("stop_reason", "duration_s", "count_in_s", "started"):
+        rec[key] = session.get(key)
+    return rec
+
+
+def _nested(stats: dict, key: str, q: str):
+    v = stats.get(key)
+    return v.get(q) if isinstance(v, dict) else None
+
+
+def table_rows(stats: dict) -> list[tuple[str, str, str, str]]:
+    """(process, start-up s, CPU s, figures) per process, in words, for the PDF and the email."""
+    rows = []
+    for name, rec in (stats.get("processes") or {}).items():
+        if rec.get("missing"):
+            figures = "missing: left no stats (killed, or never started)"
+            if name == "launcher":
+                figures = "missing: no session.json"
+        else:
+            figures = "; ".join(x for x in _figures(name, rec) if x)
+        rows.append((name, _f(rec.get("startup_s"), 2), _f(rec.get("cpu_s"), 2), figures or "-"))
+    return rows
+
+
+def _figures(name: str, r: dict) -> list[str]:
+    if name == "vision":
+        return [f"{r.get('frames')} frames" if r.get("frames") is not None else "",
+                f"{_f(r.get('fps'), 1)} fps" if r.get("fps") is not None else "",
+                f"{_f(r.get('total_ms_p50'), 1)}/{_f(r.get('total_ms_p95'), 1)} ms per frame (p50/p95)"
+                if r.get("total_ms_p50") is not None else "",
+                f"{r.get('dropped_frames')} dropped" if r.get("dropped_frames") is not None else ""]
+    if name == "synth":
+        lat = r.get("latency_ms") or {}
+        return [f"{r.get('mode')}" if r.get("mode") else "",
+                f"{r.get('blocks')} blocks" if r.get("blocks") is not None else "",
+                f"motion-to-sound {_f(lat.get('p50'), 1)}/{_f(lat.get('p95'), 1)}/{_f(lat.get('p99'), 1)} ms "
+                "(p50/p95/p99)" if lat.get("p50") is not None else "motion-to-sound latency: no data",
+                f"underflows {_f(r.get('underflows_flag'), 0)} by flag, {_f(r.get('underflows_clock'), 0)} by clock"]
+    if name == "music":
+        under = r.get("underflows", r.get("underflows_flag"))
+        return [f"{r.get('mode')}" if r.get("mode") else "",
+                f"{under} underflows" if under is not None else ""]
+    if name == "recorder":
+        return [f"{_f(r.get('seconds'), 1)} s recorded" if r.get("seconds") is not None else "",
+                f"{r.get('overflows')} overflows" if r.get("overflows") is not None else "",
+                str(r.get("device") or "")]
+    return [f"stopped: {r.get('stop_reason')}" if r.get("stop_reason") else "",
+            f"{_f(r.get('duration_s'), 1)} s played" if r.get("duration_s") is not None else ""]
+
+
+def _f(v, digits: int) -> str:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return "-" if v is None else str(v)
+    return f"{v:.{digits}f}"

@@ -1,0 +1,58 @@
+"""The played pitch track: what the synth sounded, resampled onto a 10 ms grid from its per-block log (synth.csv).
+
+Sample k stands for the interval [k, k+1) x 10 ms and is read at its centre, so a note's samples are those whose
+centre falls inside it. Each sample holds the pitch of the last audio block that started at or before its centre (sample-and-hold, as the
+synth plays a block until the next one); where that block was silent, or no block was logged for a while (a stall
+or a killed synth), the sample is silent (NaN).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+STEP = 0.01              # seconds between samples
+SOUNDING = 0.05          # amplitude above which the tone counts as sounding
+MAX_GAP = 0.05           # a block older than this no longer holds the sample: nothing was logged, count it silent
+SYNTH_COLUMNS = ("t_dac", "midi", "hz", "amplitude", "frame_index", "t_capture", "latency_ms")
+
+
+@dataclass
+class Track:
+    t: np.ndarray        # sample times, session seconds ((k + 0.5) * STEP, the centre of each 10 ms)
+    pitch: np.ndarray    # played MIDI pitch (float), NaN when silent
+
+    @property
+    def sounding(self) -> np.ndarray:
+        return ~np.isnan(self.pitch)
+
+    def index(self, t: float) -> int:
+        return index(t)
+
+
+def index(t: float) -> int:
+    """The first sample whose centre is at or after session time t."""
+    return int(np.ceil(t / STEP - 0.5 - 1e-9))
+
+
+def played_track(synth: dict[str, np.ndarray], t_end: float, threshold: float = SOUNDING) -> Track:
+    """The track from 0 to t_end (s) from synth.csv columns (see SYNTH_COLUMNS)."""
+    n = max(0, index(t_end))
+    t = (np.arange(n) + 0.5) * STEP
+    pitch = np.full(n, np.nan)
+    t_dac = synth.get("t_dac", np.zeros(0))
+    midi = synth.get("midi", np.zeros(0))
+    amp = synth.get("amplitude", np.zeros(0))
+    ok = ~(np.isnan(t_dac) | np.isnan(midi) | np.isnan(amp)) if len(t_dac) else np.zeros(0, bool)
+    t_dac, midi, amp = t_dac[ok], midi[ok], amp[ok]
+    if n == 0 or len(t_dac) == 0:
+        return Track(t, pitch)
+    order = np.argsort(t_dac, kind="stable")
+    t_dac, midi, amp = t_dac[order], midi[order], amp[order]
+    i = np.searchsorted(t_dac, t + 1e-9, side="right") - 1
+    valid = i >= 0
+    j = np.where(valid, i, 0)
+    fresh = valid & (t - t_dac[j] <= MAX_GAP)
+    on = fresh & (amp[j] > threshold)
+    pitch[on] = midi[j][on]
+    return Track(t, pitch)
