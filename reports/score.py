@@ -90,20 +90,20 @@ def player_delay(track: Track, song: Song, tolerance: float, transpose: int = 0)
     scored = ~np.isnan(target)
     if not scored.any() or not track.sounding.any():
         return {"delay_ms": None, "hit_share_at_delay": 0.0, "hit_share_at_zero": 0.0, "applied": False}
-    best, best_hits, zero_hits = 0, -1, 0
-    for lag in sorted(range(-lag_max, lag_max + 1), key=abs):
+    hits_at = {}
+    for lag in range(-lag_max, lag_max + 1):
         played = np.full(n, np.nan)
         if lag >= 0:
             played[:n - lag] = track.pitch[lag:]
         else:
             played[-lag:] = track.pitch[:n + lag]
         with np.errstate(invalid="ignore"):
-            hits = int(np.count_nonzero(scored & (np.abs(played - target) <= tolerance + 1e-9)))
-        if lag == 0:
-            zero_hits = hits
-        if hits > best_hits:
-            best, best_hits = lag, hits
+            hits_at[lag] = int(np.count_nonzero(scored & (np.abs(played - target) <= tolerance + 1e-9)))
     total = int(scored.sum())
+    # the smallest lag within 1% of the best: a lag that barely helps is noise, not the player's delay
+    top = max(hits_at.values())
+    best = min((lag for lag, h in hits_at.items() if h >= top - 0.01 * total), key=abs)
+    best_hits, zero_hits = hits_at[best], hits_at[0]
     return {"delay_ms": int(round(best * STEP * 1000.0)) if best_hits > 0 else None,
             "hit_share_at_delay": round(best_hits / total, 4), "hit_share_at_zero": round(zero_hits / total, 4),
             "applied": False}
