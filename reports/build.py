@@ -93,7 +93,7 @@ def build_reports(session_dir: Path, settings, song) -> ReportSummary:
         files["stats.json"] = write_json(d / "stats.json", state["stats"])
 
     def do_pdf():
-        state["pdf"] = write_pdf(d / "report.pdf", song=song, player=player, started=_date(session, d),
+        state["pdf"] = write_pdf(d / "report.pdf", song=song, player=player, started=_date(session),
                                  score=state["score"], stats=state["stats"], track=state["track"],
                                  warnings=list(data.warnings), transpose=transpose)
         files["report.pdf"] = state["pdf"]
@@ -130,7 +130,7 @@ def _song_from(session: dict, data: SessionData):
     return None
 
 
-def _date(session: dict, d: Path) -> str:
+def _date(session: dict) -> str:
     started = session.get("started")
     try:
         return datetime.fromisoformat(str(started)).strftime("%Y-%m-%d %H:%M")

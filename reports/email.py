@@ -22,7 +22,7 @@ def compose(*, title: str, player: str, score: dict | None, stats: dict | None, 
     msg = EmailMessage()
     total = f"{score['total']} points, {score['rating']}" if score else "no score"
     msg["Subject"] = f"handtone: {title}: {total}"
-    msg["From"] = sender
+    msg["From"] = sender or "handtone@localhost"
     if to:
         msg["To"] = ", ".join(to)
     msg["Date"] = formatdate(localtime=True)
