@@ -1,0 +1,170 @@
+"""PyAudio helpers for the audio children: quiet start-up, choosing a device, latency, robust stream opening.
+
+Imported only inside the audio child processes (it imports pyaudio). Why quiet: PortAudio probes ALSA and JACK when
+PyAudio() is created and both print pages of harmless errors on stderr that would drown the player's notices.
+Why robust: ALSA's pulse plugin lists "pulse" and "default" even when no sound server runs; opening them then fails.
+Such a device counts as "no device" (callers fall back to the clock).
+"""
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import os
+import time
+
+import pyaudio
+
+_ALSA_HANDLER = None  # keep the ctypes callback alive for the life of the process
+
+
+def _silence_alsa() -> None:
+    """Install a no-op ALSA error handler (ALSA otherwise prints every failed probe on stderr)."""
+    global _ALSA_HANDLER
+    if _ALSA_HANDLER is not None:
+        return
+    name = ctypes.util.find_library("asound")
+    if not name:
+        return
+    try:
+        lib = ctypes.cdll.LoadLibrary(name)
+        proto = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p)
+        _ALSA_HANDLER = proto(lambda *_: None)
+        lib.snd_lib_error_set_handler(_ALSA_HANDLER)
+    except (OSError, AttributeError):
+        pass
+
+
+@contextlib.contextmanager
+def quiet_stderr():
+    """Send fd 2 to /dev/null for the duration (C libraries write there directly, not through sys.stderr)."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def open_pyaudio() -> "pyaudio.PyAudio":
+    """PyAudio() without ALSA/JACK noise on stderr."""
+    _silence_alsa()
+    with quiet_stderr():
+        return pyaudio.PyAudio()
+
+
+def _channels(info: dict, kind: str) -> int:
+    return int(info["maxInputChannels"] if kind == "input" else info["maxOutputChannels"])
+
+
+def choose_device(pa, spec: str | None, kind: str) -> int | None:
+    """Device index for ``spec`` (an index, or a case-insensitive part of a name; None: the default device).
+
+    Returns None when there is no such device of that kind.
+    """
+    if kind not in ("input", "output"):
+        raise ValueError(f"kind must be input or output, got {kind!r}")
+    count = pa.get_device_count()
+    if spec is None or str(spec).strip() == "":
+        try:
+            info = pa.get_default_input_device_info() if kind == "input" else pa.get_default_output_device_info()
+        except (IOError, OSError):
+            info = None
+        if info is not None and _channels(info, kind) > 0:
+            return int(info["index"])
+        for i in range(count):  # no default: the first device of that kind
+            if _channels(pa.get_device_info_by_index(i), kind) > 0:
+                return i
+        return None
+    text = str(spec).strip()
+    if text.isdigit():
+        i = int(text)
+        if i < count and _channels(pa.get_device_info_by_index(i), kind) > 0:
+            return i
+        return None
+    for i in range(count):
+        info = pa.get_device_info_by_index(i)
+        if _channels(info, kind) > 0 and text.lower() in str(info["name"]).lower():
+            return i
+    return None
+
+
+def list_devices() -> list[dict]:
+    """Every device PortAudio lists: index, name, host API, channels, default rate and latencies, defaults marked."""
+    pa = open_pyaudio()
+    try:
+        try:
+            default_in = int(pa.get_default_input_device_info()["index"])
+        except (IOError, OSError):
+            default_in = -1
+        try:
+            default_out = int(pa.get_default_output_device_info()["index"])
+        except (IOError, OSError):
+            default_out = -1
+        out = []
+        for i in range(pa.get_device_count()):
+            info = pa.get_device_info_by_index(i)
+            out.append({
+                "index": i, "name": info["name"],
+                "host_api": pa.get_host_api_info_by_index(info["hostApi"])["name"],
+                "inputs": int(info["maxInputChannels"]), "outputs": int(info["maxOutputChannels"]),
+                "default_rate": float(info["defaultSampleRate"]),
+                "low_output_latency_ms": round(1000 * info["defaultLowOutputLatency"], 1),
+                "low_input_latency_ms": round(1000 * info["defaultLowInputLatency"], 1),
+                "default_input": i == default_in, "default_output": i == default_out,
+            })
+        return out
+    finally:
+        pa.terminate()
+
+
+def latency_for(settings, device_info: dict, kind: str) -> float:
+    """Suggested latency in seconds from settings.latency: "low" | "high" | milliseconds."""
+    Kind = "Input" if kind == "input" else "Output"
+    if settings.latency == "low":
+        return float(device_info[f"defaultLow{Kind}Latency"])
+    if settings.latency == "high":
+        return float(device_info[f"defaultHigh{Kind}Latency"])
+    return float(settings.latency) / 1000.0
+
+
+def open_stream(pa, settings, kind: str, callback, fmt=None, channels: int = 1):
+    """Open (not start) a callback stream on the chosen device.
+
+    Returns (stream, device_info) or (None, reason) when there is no device or it cannot be opened.
+    PyAudio 0.2.14 always asks PortAudio for the device's *low* latency (its open() takes no suggested latency),
+    so ``latency_for`` is what we asked for and ``stream.get_output_latency()`` is what we got: stats keep both.
+    """
+    spec = settings.input_device if kind == "input" else settings.output_device
+    index = choose_device(pa, spec, kind)
+    if index is None:
+        return None, f"no {kind} device" + (f" matching {spec!r}" if spec else "")
+    info = pa.get_device_info_by_index(index)
+    kwargs = dict(format=fmt if fmt is not None else pyaudio.paFloat32, channels=channels,
+                  rate=int(settings.sample_rate), frames_per_buffer=int(settings.block),
+                  stream_callback=callback, start=False)
+    if kind == "input":
+        kwargs.update(input=True, input_device_index=index)
+    else:
+        kwargs.update(output=True, output_device_index=index)
+    try:
+        with quiet_stderr():
+            stream = pa.open(**kwargs)
+    except (IOError, OSError, ValueError) as e:
+        return None, f"{kind} device {info['name']!r} cannot be opened ({e})"
+    return stream, info
+
+
+def stream_offset(stream) -> float:
+    """time.monotonic() - stream time: adds to PortAudio's stream/DAC/ADC times to put them on our clock."""
+    a = time.monotonic()
+    st = stream.get_time()
+    b = time.monotonic()
+    return (a + b) / 2.0 - st

@@ -1,0 +1,127 @@
+"""The song's backing: a quiet guide melody and a bass, rendered whole before ready, played on the session clock.
+
+Why render first: the callback then only copies the slice for its block's DAC time (position = t_dac * rate), so the
+backing stays on the session clock and corrects itself after any stall. Guide: a soft triangle at the melody's
+pitch, quieter than the synth; bass: a sine (with a little 2nd partial) two octaves below each note.
+
+Files: backing.wav (what was played, from the first block at or after go), music.csv (t_dac, song_t, level: one row
+per ~50 ms), stats-music.json.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+GUIDE_GAIN = 0.22
+BASS_GAIN = 0.30
+BASS_OFFSET = -24
+ROW = ("t_dac", "song_t", "level")
+CSV_HEADER = ROW
+CSV_EVERY_S = 0.05
+
+
+def _envelope(n: int, rate: float, attack: float, release: float, decay_to: float = 1.0) -> np.ndarray:
+    """Attack to 1, an exponential settle to ``decay_to``, and a release to 0 at the end (no clicks)."""
+    t = np.arange(n) / rate
+    env = np.minimum(1.0, t / attack)
+    env *= decay_to + (1.0 - decay_to) * np.exp(-t / 0.15)
+    rel = int(min(n, release * rate))
+    if rel:
+        env[n - rel:] *= np.linspace(1.0, 0.0, rel)
+    return env
+
+
+def render_song(song, settings, extra_s: float | None = None) -> np.ndarray:
+    """The whole backing as float32 at settings.sample_rate, sample 0 = session time 0."""
+    rate = float(settings.sample_rate)
+    tail = settings.tail if extra_s is None else extra_s
+    track = np.zeros(int((song.duration + tail) * rate) + 1, np.float64)
+    for note in song.notes:
+        a = int(round(note.start * rate))
+        n = max(1, int(round(note.duration * rate)))
+        t = np.arange(n) / rate
+        midi = note.midi + settings.transpose
+        f = 440.0 * 2.0 ** ((midi - 69.0) / 12.0)
+        guide = (2.0 / math.pi) * np.arcsin(np.sin(2 * math.pi * f * t))  # triangle
+        guide *= GUIDE_GAIN * _envelope(n, rate, 0.012, 0.04, 0.6)
+        fb = f * 2.0 ** (BASS_OFFSET / 12.0)
+        bass = np.sin(2 * math.pi * fb * t) + 0.3 * np.sin(4 * math.pi * fb * t)
+        bass *= BASS_GAIN / 1.3 * _envelope(n, rate, 0.015, 0.06, 0.8)
+        end = min(len(track), a + n)
+        track[a:end] += (guide + bass)[: end - a]
+    peak = float(np.max(np.abs(track))) if track.size else 0.0
+    if peak > 0.95:
+        track *= 0.95 / peak
+    return (track * float(settings.music_volume)).astype(np.float32)
+
+
+class Backing:
+    """Copies the block of the pre-rendered track that belongs to the block's DAC time."""
+
+    def __init__(self, settings, track: np.ndarray | None):
+        self.n = int(settings.block)
+        self.rate = float(settings.sample_rate)
+        self.track = track if track is not None and track.size else None
+        self.out = np.zeros(self.n, np.float32)
+        self.row = np.zeros(len(ROW), np.float64)
+
+    def render(self, t_dac: float, underflow: bool = False) -> np.ndarray:
+        out, n = self.out, self.n
+        pos = int(round(t_dac * self.rate))
+        level = 0.0
+        track = self.track
+        if track is None or pos + n <= 0 or pos >= track.shape[0]:
+            out.fill(0.0)
+        else:
+            a = pos if pos > 0 else 0
+            b = pos + n if pos + n < track.shape[0] else track.shape[0]
+            if a > pos or b < pos + n:
+                out.fill(0.0)
+            out[a - pos:b - pos] = track[a:b]
+            level = math.sqrt(float(np.dot(out, out)) / n)
+        r = self.row
+        r[0], r[1], r[2] = t_dac, pos / self.rate, level
+        return out
+
+
+class MusicLog:
+    """music.csv: one row per ~50 ms (the block's level)."""
+
+    def __init__(self, path):
+        from game.sessionlog import CsvLog
+        self.csv = CsvLog(path, CSV_HEADER)
+        self.next_t = -math.inf
+
+    def __call__(self, rows: np.ndarray) -> None:
+        for t_dac, song_t, level in rows.tolist():
+            if t_dac >= self.next_t:
+                self.csv.write((round(t_dac, 6), round(song_t, 6), round(level, 6)))
+                self.next_t = t_dac + CSV_EVERY_S - 1e-6
+        self.csv.flush()
+
+
+def run(ctx) -> None:
+    from game.child import ChildFailure
+    from game.song import SongError, load
+    from audio.output import OutputRunner
+    s = ctx.settings
+    try:
+        song = load(s.song)
+    except SongError as e:
+        raise ChildFailure(str(e)) from None
+    track = render_song(song, s) if s.music_volume > 0 else None
+    log = MusicLog(ctx.session_dir / "music.csv")
+    runner = OutputRunner(ctx, Backing(s, track), ctx.session_dir / "backing.wav", log, None)
+    try:
+        runner.open()
+        ctx.ready()
+        t0 = ctx.wait_go()
+        if t0 is not None:
+            runner.start(t0)
+            ctx.stopped.wait()
+    finally:
+        runner.finish()
+        log.csv.close()
+        ctx.write_stats(runner.stats() | {"volume": s.music_volume, "rendered_s": 0.0 if track is None
+                                          else round(track.size / s.sample_rate, 3)})

@@ -1,0 +1,243 @@
+"""Runs a block source (the synth's voice, the music's backing) on a speaker, or on the clock when there is none.
+
+Why one runner: both output children need the same real-time plumbing. The audio callback only asks the source for
+one block (the source computes it into preallocated arrays and fills its log row), copies block and row into
+preallocated rings and returns; a drain thread turns the rings into the WAV (exactly what was played), the CSV
+rows and the underflow counts. Without a speaker (none listed, or it fails to open or to run) a plain thread calls
+the same source once per block period with t_dac = now + one block, so the files are made anyway.
+
+Underflows are counted two ways (DESIGN.md section 3): PortAudio's output-underflow flag, and frames delivered
+against the wall clock (a deficit growing by more than a block: flags alone missed a 2 s stall).
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+import numpy as np
+
+from audio.wavfile import WavWriter
+
+DRAIN_S = 0.05
+RING_S = 8.0
+DRIFT_ALLOWANCE = 0.0005  # clock-rate mismatch tolerated by the wall-clock check (500 ppm)
+
+
+class OutputRunner:
+    """Owns the stream (or clock thread), the rings and the drain thread for one block source.
+
+    ``source.render(t_dac, underflow) -> float32 array of settings.block frames`` (its own preallocated buffer)
+    and ``source.row``: a preallocated float64 array the source fills with its log row for that block (row[0] is
+    the block's t_dac in session seconds).
+    ``on_rows(rows)`` is called from the drain thread with an (n, len(row)) array of new rows, in order.
+    """
+
+    def __init__(self, ctx, source, wav_path, on_rows, no_device_notice: str | None = None):
+        self.ctx = ctx
+        self.source = source
+        self.on_rows = on_rows
+        self.notice_text = no_device_notice
+        s = ctx.settings
+        self.rate = int(s.sample_rate)
+        self.block = int(s.block)
+        self.cap = max(16, int(RING_S * self.rate / self.block))        # ring size in blocks
+        self.samples = np.zeros((self.cap, self.block), np.float32)
+        self.rows = np.zeros((self.cap, len(source.row)), np.float64)
+        self.meta = np.zeros((self.cap, 2), np.float64)                 # monotonic time of the call, underflow flag
+        self.written = 0            # blocks pushed (only the callback/clock thread writes this)
+        self.read = 0               # blocks drained (only the drain thread)
+        self.t0: float | None = None
+        self.calls = 0              # callbacks, including those before go
+        self.offset = 0.0           # monotonic - stream time
+        self.latency = 0.0          # reported output latency (s)
+        self.mode = "clock"
+        self.device = None
+        self.reason = None
+        self.stream = None
+        self.pa = None
+        self.wav_path = wav_path
+        self.wav: WavWriter | None = None
+        self.wav_t_start = None
+        self.underflows_flag = 0
+        self.underflows_clock = 0
+        self.overruns = 0
+        self._ref = None
+        self._ref_t = None
+        self._clock_thread = None
+        self._drain_thread = None
+        self._silence = np.zeros(self.block, np.float32)
+        self._underflow_bit = 0
+        self._continue = 0
+
+    # ---- device ---------------------------------------------------------------------------------------------
+    def open(self) -> None:
+        """Open and start the speaker stream, and wait until its callbacks flow; else fall back to the clock."""
+        from audio import devices
+        import pyaudio
+        self._underflow_bit = pyaudio.paOutputUnderflow
+        self._continue = pyaudio.paContinue
+        try:
+            self.pa = devices.open_pyaudio()
+        except (IOError, OSError) as e:
+            self.reason = f"PortAudio cannot start ({e})"
+            return self._use_clock()
+        stream, info = devices.open_stream(self.pa, self.ctx.settings, "output", self._callback)
+        if stream is None:
+            self.reason = info
+            return self._use_clock()
+        self.stream, self.device = stream, info["name"]
+        self.requested_latency = devices.latency_for(self.ctx.settings, info, "output")
+        try:
+            self.stream.start_stream()
+            deadline = time.monotonic() + 4.0  # PortAudio primes a few buffers, then ALSA/pulse may pause ~1 s
+            first = None
+            while time.monotonic() < deadline:
+                if self.calls > 3 and first is None:
+                    first = self.calls
+                if first is not None and self.calls >= first + 8:
+                    break
+                time.sleep(0.01)
+            else:
+                raise OSError("its callbacks did not start within 4 s")
+            self.offset = devices.stream_offset(self.stream)
+            self.latency = float(self.stream.get_output_latency())
+            self.mode = "device"
+        except (IOError, OSError) as e:
+            self.reason = f"output device {self.device!r} does not play ({e})"
+            self._close_stream()
+            self.device = None
+            return self._use_clock()
+
+    def _use_clock(self) -> None:
+        self.mode = "clock"
+        if self.notice_text:
+            self.ctx.notice(self.notice_text)
+
+    def _close_stream(self) -> None:
+        if self.stream is not None:
+            try:
+                self.stream.stop_stream()
+                self.stream.close()
+            except (IOError, OSError):
+                pass
+            self.stream = None
+
+    # ---- real time ----------------------------------------------------------------------------------------
+    def _callback(self, in_data, frame_count, time_info, status):
+        self.calls += 1
+        t0 = self.t0
+        if t0 is None:
+            return self._silence, self._continue
+        dac = time_info["output_buffer_dac_time"]
+        if dac > 0.0:
+            t_dac = dac + self.offset - t0
+        else:
+            t_dac = time.monotonic() + self.latency - t0
+        underflow = (status & self._underflow_bit) != 0
+        if underflow:
+            self.underflows_flag += 1
+        out = self.source.render(t_dac, underflow)
+        self._push(out, underflow)
+        return out, self._continue
+
+    def _push(self, out, underflow) -> None:
+        i = self.written % self.cap
+        self.samples[i] = out
+        self.rows[i] = self.source.row
+        meta = self.meta[i]
+        meta[0] = time.monotonic()
+        meta[1] = 1.0 if underflow else 0.0
+        self.written += 1
+
+    def _clock_loop(self) -> None:
+        period = self.block / self.rate
+        nxt = time.monotonic()
+        while not self.ctx.stopped.is_set():
+            nxt += period
+            delay = nxt - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            elif delay < -0.5:
+                nxt = time.monotonic()  # we were suspended: go on from now (the wall-clock check counts it)
+            if self.t0 is None:
+                continue
+            t_dac = time.monotonic() + period - self.t0
+            out = self.source.render(t_dac, False)
+            self._push(out, False)
+
+    # ---- session ------------------------------------------------------------------------------------------
+    def start(self, t0: float) -> None:
+        """t0 is known: the callback starts producing and logging; the drain (and clock) threads start."""
+        self.wav = WavWriter(self.wav_path, self.rate, 1)
+        self.t0 = t0
+        self._drain_thread = threading.Thread(target=self._drain_loop, name="drain", daemon=True)
+        self._drain_thread.start()
+        if self.mode == "clock":
+            self._clock_thread = threading.Thread(target=self._clock_loop, name="clock", daemon=True)
+            self._clock_thread.start()
+
+    def finish(self) -> None:
+        """Stop producing, drain everything, close the files."""
+        self._close_stream()
+        if self._clock_thread is not None:
+            self._clock_thread.join(2.0)
+        if self._drain_thread is not None:
+            self._drain_thread.join(2.0)
+        if self.wav is not None:
+            self.drain()
+            self.wav.close()
+        if self.pa is not None:
+            self.pa.terminate()
+            self.pa = None
+
+    def _drain_loop(self) -> None:
+        while not self.ctx.stopped.wait(DRAIN_S):
+            self.drain()
+
+    def drain(self) -> None:
+        written = self.written
+        if written - self.read > self.cap:  # the drain fell a whole ring behind: those blocks are lost
+            self.overruns += written - self.read - self.cap
+            self.read = written - self.cap
+        if written == self.read:
+            if self.wav is not None:
+                self.wav.flush()
+            return
+        idx = np.arange(self.read, written) % self.cap
+        blocks = self.samples[idx]
+        rows = self.rows[idx]
+        meta = self.meta[idx]
+        if self.wav_t_start is None:
+            self.wav_t_start = float(rows[0, 0])
+        self.wav.write(blocks.reshape(-1))
+        self.wav.flush()
+        self._check_clock(meta, self.read)
+        self.read = written
+        self.on_rows(rows)
+
+    def _check_clock(self, meta, first_block: int) -> None:
+        """Frames delivered vs the wall clock, at each call: a deficit growing by more than a block is a stall."""
+        for k in range(len(meta)):
+            t_call = float(meta[k, 0])
+            n = first_block + k
+            if self._ref_t is None:
+                self._clock_start = t_call - n * self.block / self.rate
+                self._ref, self._ref_t = 0.0, t_call
+            deficit = (t_call - self._clock_start) * self.rate - n * self.block
+            allowance = DRIFT_ALLOWANCE * self.rate * (t_call - self._ref_t)
+            self._ref_t = t_call
+            self._ref = min(self._ref + allowance, deficit)
+            if deficit - self._ref > self.block:
+                self.underflows_clock += 1
+                self._ref = deficit
+
+    def stats(self) -> dict:
+        return {"mode": self.mode, "device": self.device, "no_device_reason": self.reason if self.mode == "clock" else None,
+                "output_latency_ms": round(1000 * self.latency, 2) if self.mode == "device" else None,
+                "requested_latency_ms": round(1000 * getattr(self, "requested_latency", math.nan), 2)
+                if self.mode == "device" else None,
+                "blocks": self.written, "block": self.block, "underflows_flag": self.underflows_flag,
+                "underflows_clock": self.underflows_clock,
+                "underflows": max(self.underflows_flag, self.underflows_clock), "ring_overruns": self.overruns,
+                "wav_t_start": self.wav_t_start, "sample_rate": self.rate}

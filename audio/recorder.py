@@ -1,0 +1,202 @@
+"""The microphone: records the input device to recording.wav as the session goes (SIGKILL-safe), plus levels.csv.
+
+The input stream is opened and started before ready, and ready waits for its first data (the Pulse monitor takes
+~2 s): the recording then runs from before t0. The session time of its first sample is t_first_sample in
+stats-recorder.json, written as soon as t0 is known (so a killed recorder still tells where its WAV starts) and again
+at the end. It is the smallest "time of the callback - samples received up to the end of its block / rate" over the
+first 10 s: PortAudio's input_buffer_adc_time through ALSA's pulse plugin started 0.5 s early here and drifted
+towards the truth, so it is not used.
+
+The callback only copies into a preallocated ring; a writer thread appends to the WAV and computes levels.
+Files: recording.wav (mono int16), levels.csv (t, rms_dbfs per ~50 ms), stats-recorder.json.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+import numpy as np
+
+from audio.wavfile import WavWriter
+
+NO_MIC = "no microphone: not recording (connect one, or choose one with --input-device)"
+FIRST_DATA_S = 6.0
+RING_S = 30.0
+DRAIN_S = 0.05
+LEVEL_S = 0.05
+
+
+class Recorder:
+    def __init__(self, ctx):
+        self.ctx = ctx
+        s = ctx.settings
+        self.rate = int(s.sample_rate)
+        self.block = int(s.block)
+        self.cap = int(RING_S * self.rate)
+        self.ring = np.zeros(self.cap, np.int16)
+        self.written = 0             # samples received (callback only)
+        self.read = 0                # samples drained (writer only)
+        self.overflows = 0           # PortAudio input-overflow flags
+        self.lost = 0                # samples lost because the writer fell a whole ring behind
+        self.first_adc = None        # monotonic time of the first sample
+        self.stream = self.pa = None
+        self.device = None
+        self.wav: WavWriter | None = None
+        self.levels = None
+        self._pending_levels: list[tuple[int, float]] = []  # (first sample index, dBFS) until t0 is known
+        self._level_acc = 0.0
+        self._level_n = 0
+        self._level_start = 0
+        self._level_len = int(LEVEL_S * self.rate)
+        self._overflow_bit = 0
+        self._continue = 0
+        self._estimate_until = 10 * self.rate
+
+    # ---- real time ----------------------------------------------------------------------------------------
+    def _callback(self, in_data, frame_count, time_info, status):
+        if status & self._overflow_bit:
+            self.overflows += 1
+        if self.written < self._estimate_until:
+            # the block's last sample was captured before now: an upper bound on when sample 0 was captured
+            est = time.monotonic() - (self.written + frame_count) / self.rate
+            if self.first_adc is None or est < self.first_adc:
+                self.first_adc = est
+        data = np.frombuffer(in_data, dtype=np.int16)  # a view on PyAudio's bytes, no copy
+        i = self.written % self.cap
+        n = data.shape[0]
+        if i + n <= self.cap:
+            self.ring[i:i + n] = data
+        else:
+            k = self.cap - i
+            self.ring[i:] = data[:k]
+            self.ring[:n - k] = data[k:]
+        self.written += n
+        return None, self._continue
+
+    # ---- set-up -------------------------------------------------------------------------------------------
+    def open(self) -> bool:
+        """Open and start the input; True once data flows (then ready), False: no usable microphone."""
+        from audio import devices
+        import pyaudio
+        self._overflow_bit = pyaudio.paInputOverflow
+        self._continue = pyaudio.paContinue
+        try:
+            self.pa = devices.open_pyaudio()
+        except (IOError, OSError) as e:
+            self.reason = f"PortAudio cannot start ({e})"
+            return False
+        stream, info = devices.open_stream(self.pa, self.ctx.settings, "input", self._callback, fmt=pyaudio.paInt16)
+        if stream is None:
+            self.reason = info
+            return False
+        self.stream, self.device = stream, info["name"]
+        self.wav = WavWriter(self.ctx.session_dir / "recording.wav", self.rate, 1)
+        try:
+            stream.start_stream()
+        except (IOError, OSError) as e:
+            self.reason = f"input device {self.device!r} does not start ({e})"
+            return False
+        deadline = time.monotonic() + FIRST_DATA_S
+        while self.written == 0 and time.monotonic() < deadline and not self.ctx.stopped.is_set():
+            time.sleep(0.01)
+        if self.written == 0:
+            self.reason = f"input device {self.device!r} gave no data within {FIRST_DATA_S:.0f} s"
+            return False
+        return True
+
+    # ---- writer -------------------------------------------------------------------------------------------
+    def drain(self) -> None:
+        written = self.written
+        if written - self.read > self.cap:
+            self.lost += written - self.read - self.cap
+            self.read = written - self.cap
+        if written == self.read:
+            self.wav.flush()
+            return
+        a, b = self.read % self.cap, written % self.cap
+        chunk = self.ring[a:b].copy() if a < b else np.concatenate([self.ring[a:], self.ring[:b]])
+        self.wav.write(chunk)
+        self.wav.flush()
+        self._levels(chunk)
+        self.read = written
+
+    def _levels(self, chunk: np.ndarray) -> None:
+        x = chunk.astype(np.float64) / 32768.0
+        pos = 0
+        while pos < x.size:
+            take = min(self._level_len - self._level_n, x.size - pos)
+            seg = x[pos:pos + take]
+            self._level_acc += float(np.dot(seg, seg))
+            self._level_n += take
+            pos += take
+            if self._level_n == self._level_len:
+                rms = math.sqrt(self._level_acc / self._level_n)
+                self._pending_levels.append((self._level_start, 20 * math.log10(max(rms, 1e-10))))
+                self._level_start += self._level_n
+                self._level_acc, self._level_n = 0.0, 0
+        t0 = self.ctx.t0
+        if t0 is not None and self.levels is not None:
+            for start, db in self._pending_levels:
+                self.levels.write((round(self.first_adc + start / self.rate - t0, 4), round(db, 2)))
+            self._pending_levels.clear()
+            self.levels.flush()
+
+    def writer_loop(self) -> None:
+        while not self.ctx.stopped.wait(DRAIN_S):
+            self.drain()
+
+    def close(self) -> None:
+        if self.stream is not None:
+            try:
+                self.stream.stop_stream()
+                self.stream.close()
+            except (IOError, OSError):
+                pass
+            self.stream = None
+        if self.pa is not None:
+            self.pa.terminate()
+            self.pa = None
+
+    def stats(self) -> dict:
+        t0 = self.ctx.t0
+        first = None if (t0 is None or self.first_adc is None) else round(self.first_adc - t0, 6)
+        return {"device": self.device, "recording": self.wav is not None, "t_first_sample": first,
+                "seconds": round(self.read / self.rate, 3), "sample_rate": self.rate,
+                "overflows": self.overflows, "lost_samples": self.lost}
+
+
+def run(ctx) -> None:
+    from game.sessionlog import CsvLog
+    rec = Recorder(ctx)
+    ok = False
+    try:
+        ok = rec.open()
+        if not ok:
+            rec.close()
+            if rec.wav is not None:
+                rec.wav.close()
+                rec.wav.path.unlink(missing_ok=True)
+                rec.wav = None
+            ctx.notice(NO_MIC)
+        ctx.ready()
+        writer = None
+        if ok:
+            writer = threading.Thread(target=rec.writer_loop, name="recorder-writer", daemon=True)
+            writer.start()
+        t0 = ctx.wait_go()
+        if t0 is not None and ok:
+            rec.levels = CsvLog(ctx.session_dir / "levels.csv", ("t", "rms_dbfs"))
+            ctx.write_stats(rec.stats() | {"status": "recording"})
+        ctx.stopped.wait()
+        if writer is not None:
+            writer.join(2.0)
+    finally:
+        rec.close()
+        if ok:
+            rec.drain()
+            rec.wav.close()
+            if rec.levels is not None:
+                rec.levels.close()
+        extra = {} if ok else {"no_device_reason": getattr(rec, "reason", None)}
+        ctx.write_stats(rec.stats() | {"status": "done"} | extra)

@@ -1,0 +1,131 @@
+"""A WAV writer that survives SIGKILL, and a reader that accepts the truncated files such a kill can leave.
+
+Why: the recorder and synth write their WAVs as the session goes; a killed process must still leave a file that opens.
+The header is written first with sizes of zero; data is appended, and at least every ``interval`` seconds (and on
+flush/close) the RIFF and data sizes are rewritten to cover exactly the data already handed to the OS. The header
+never claims more than was written, so a kill loses at most the last interval plus what the caller had not yet
+appended.
+"""
+from __future__ import annotations
+
+import os
+import struct
+import time
+from pathlib import Path
+
+import numpy as np
+
+HEADER_BYTES = 44
+
+
+class WavWriter:
+    """16-bit PCM WAV, mono or stereo, written as it goes."""
+
+    def __init__(self, path, rate: int, channels: int = 1, interval: float = 0.25):
+        if channels not in (1, 2):
+            raise ValueError(f"channels must be 1 or 2, got {channels}")
+        self.path = Path(path)
+        self.rate = int(rate)
+        self.channels = channels
+        self.interval = interval
+        self.frames = 0
+        self._data_bytes = 0
+        self._header_bytes = -1  # data size the header on disk claims
+        self._last_header = 0.0
+        self._f = open(self.path, "wb")
+        self._f.write(self._header(0))
+        self._f.flush()
+        self._header_bytes = 0
+
+    def _header(self, data_bytes: int) -> bytes:
+        block_align = 2 * self.channels
+        return struct.pack("<4sI4s4sIHHIIHH4sI", b"RIFF", 36 + data_bytes, b"WAVE", b"fmt ", 16, 1, self.channels,
+                           self.rate, self.rate * block_align, block_align, 16, b"data", data_bytes)
+
+    @staticmethod
+    def to_int16(samples: np.ndarray) -> np.ndarray:
+        """float (-1..1) -> int16 with clipping; int16 passes through."""
+        a = np.asarray(samples)
+        if a.dtype == np.int16:
+            return a
+        return (np.clip(a, -1.0, 1.0) * 32767.0).astype(np.int16)
+
+    def write(self, samples: np.ndarray) -> None:
+        """Append frames: float in -1..1 or int16; shape (n,) for mono or (n, 2) for stereo."""
+        a = np.ascontiguousarray(self.to_int16(samples))
+        if a.size == 0:
+            return
+        if self.channels == 2 and (a.ndim != 2 or a.shape[1] != 2):
+            raise ValueError(f"stereo WAV needs shape (n, 2), got {a.shape}")
+        self._f.write(a.astype("<i2", copy=False).tobytes())
+        self._data_bytes += a.size * 2
+        self.frames = self._data_bytes // (2 * self.channels)
+        if time.monotonic() - self._last_header >= self.interval:
+            self.flush()
+
+    def flush(self) -> None:
+        """Hand the data to the OS, then make the header claim exactly that much."""
+        if self._f.closed:
+            return
+        self._f.flush()
+        if self._header_bytes != self._data_bytes:
+            self._f.seek(4)
+            self._f.write(struct.pack("<I", 36 + self._data_bytes))
+            self._f.seek(40)
+            self._f.write(struct.pack("<I", self._data_bytes))
+            self._f.seek(0, os.SEEK_END)
+            self._f.flush()
+            self._header_bytes = self._data_bytes
+        self._last_header = time.monotonic()
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.rate
+
+    def close(self) -> None:
+        if not self._f.closed:
+            self.flush()
+            self._f.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def read_wav(path) -> tuple[int, np.ndarray]:
+    """(rate, float32 samples in -1..1): shape (n,) for mono, (n, channels) otherwise.
+
+    Tolerant: a data chunk whose declared size runs past the end of the file (or is 0 or 0xFFFFFFFF, as streaming
+    writers leave it) is read up to the end of the file, whole frames only. Reads 16-bit PCM and 32-bit float.
+    """
+    raw = Path(path).read_bytes()
+    if len(raw) < 12 or raw[:4] != b"RIFF" or raw[8:12] != b"WAVE":
+        raise ValueError(f"{path}: not a WAV file")
+    pos, fmt = 12, None
+    while pos + 8 <= len(raw):
+        cid, size = struct.unpack_from("<4sI", raw, pos)
+        body = pos + 8
+        if cid == b"fmt ":
+            code, channels, rate, _, _, bits = struct.unpack_from("<HHIIHH", raw, body)
+            fmt = (code, channels, rate, bits)
+        elif cid == b"data":
+            if fmt is None:
+                raise ValueError(f"{path}: data before fmt chunk")
+            code, channels, rate, bits = fmt
+            end = len(raw) if size in (0, 0xFFFFFFFF) else min(len(raw), body + size)
+            frame = channels * bits // 8
+            n = (end - body) // frame
+            chunk = raw[body:body + n * frame]
+            if code == 1 and bits == 16:
+                a = np.frombuffer(chunk, dtype="<i2").astype(np.float32) / 32768.0
+            elif code == 3 and bits == 32:
+                a = np.frombuffer(chunk, dtype="<f4").astype(np.float32)
+            else:
+                raise ValueError(f"{path}: unsupported WAV format (code {code}, {bits} bits)")
+            return rate, (a if channels == 1 else a.reshape(-1, channels))
+        pos = body + size + (size & 1)
+    if fmt is None:
+        raise ValueError(f"{path}: no fmt chunk")
+    return fmt[2], np.zeros(0 if fmt[1] == 1 else (0, fmt[1]), np.float32)
