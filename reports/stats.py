@@ -70,9 +70,11 @@ def _synth(data: SessionData, stats: dict) -> dict:
     rec = {k: stats.get(k) for k in ("mode", "device", "blocks", "underflows_flag", "underflows_clock", "sample_rate")}
     if rec["blocks"] is None and len(rows["t_dac"]):
         rec["blocks"] = len(rows["t_dac"])
-    lat = rows["latency_ms"]
+    lat, frame = rows["latency_ms"], rows["frame_index"]
+    # motion-to-sound: only the first block that reflects each frame (later blocks add the frame's age)
+    first = np.r_[True, frame[1:] != frame[:-1]] if len(frame) else np.zeros(0, bool)
     with np.errstate(invalid="ignore"):
-        use = (rows["amplitude"] > SOUNDING) & (rows["frame_index"] >= 0) & ~np.isnan(lat)
+        use = first & (rows["amplitude"] > SOUNDING) & (frame >= 0) & (rows["t_capture"] >= 0) & ~np.isnan(lat)
     if use.any():
         rec["latency_ms"] = {"p50": pct(lat[use], 50), "p95": pct(lat[use], 95), "p99": pct(lat[use], 99),
                              "samples": int(use.sum()), "from": "synth.csv"}

@@ -33,11 +33,13 @@ def write_synth(d: Path, pitch, seconds: float, wav_rate: int = RATE, latency_ms
     """synth.csv (one row per audio block, DAC time), synth.wav (the tone) and stats-synth.json."""
     t_blocks = np.arange(int(seconds * RATE / BLOCK)) * BLOCK / RATE
     rows = []
-    for k, t in enumerate(t_blocks):
+    for t in t_blocks:
         midi, amp = pitch(float(t))
+        # the newest frame captured latency_ms before this block: its first block is the motion-to-sound
+        # latency, later blocks reflecting the same frame are older by up to a frame (as the synth logs them)
         frame = int((t - latency_ms / 1000) * 30)
         rows.append((f"{t:.6g}", f"{midi:.6g}", f"{midi_to_hz(midi):.6g}", f"{amp:.6g}", frame,
-                     f"{frame / 30:.6g}", f"{latency_ms + (k % 7) * 0.5:.6g}"))
+                     f"{frame / 30:.6g}", f"{(t - frame / 30) * 1000:.6g}"))
     with open(d / "synth.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(("t_dac", "midi", "hz", "amplitude", "frame_index", "t_capture", "latency_ms"))

@@ -43,7 +43,8 @@ def test_complete_session_writes_every_report(tmp_path):
     assert not any(procs[p]["missing"] for p in ("vision", "synth", "music", "recorder", "launcher"))
     assert procs["vision"]["fps"] == 30.0 and procs["vision"]["total_ms_p50"] == 2.4
     lat = procs["synth"]["latency_ms"]
-    assert lat["from"] == "synth.csv" and 14.0 <= lat["p50"] <= lat["p95"] <= lat["p99"] <= 17.0
+    # first block per frame only: 14 ms plus at most one block (5.3 ms), not the frame's age in later blocks
+    assert lat["from"] == "synth.csv" and 14.0 <= lat["p50"] <= lat["p95"] <= lat["p99"] <= 19.5
     assert procs["synth"]["underflows_clock"] == 1 and procs["launcher"]["stop_reason"] == "song end"
     eml = email.message_from_bytes((tmp_path / "summary.eml").read_bytes(), policy=policy.default)
     assert eml["X-Unsent"] == "1" and "10000" in eml["Subject"]
