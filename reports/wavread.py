@@ -31,7 +31,8 @@ def read_wav(path: Path) -> tuple[np.ndarray, int, str]:
             if fmt is None:
                 raise ValueError("data chunk before fmt chunk")
             avail = len(raw) - body
-            if size == 0 or size > avail:
+            if size == 0 or size > avail or (size < avail and not _chunk_follows(raw, body + size + (size & 1))):
+                # audio/wavfile.py rewrites the sizes every fraction of a second: a kill leaves samples beyond them
                 note = "header was not finished (writer stopped early); read the samples present"
                 size = avail
             return _decode(raw[body:body + size], *fmt), fmt[2], note
@@ -62,3 +63,12 @@ def _decode(data: bytes, tag: int, channels: int, rate: int, bits: int) -> np.nd
     if channels > 1:
         x = x.reshape(-1, channels).mean(axis=1)
     return x
+
+
+def _chunk_follows(raw: bytes, pos: int) -> bool:
+    """Whether a real chunk (like LIST) starts at pos, rather than samples written after the last header update."""
+    if pos + 8 > len(raw):
+        return False
+    cid = raw[pos:pos + 4]
+    size = struct.unpack("<I", raw[pos + 4:pos + 8])[0]
+    return all(32 <= c < 127 for c in cid) and pos + 8 + size <= len(raw)

@@ -182,3 +182,22 @@ def test_unfinished_wav_header_is_read(tmp_path):
     x, rate = data.wav("synth.wav")
     assert rate == 48000 and len(x) == 4800 and x[0] == pytest.approx(0.5, abs=1e-3)
     assert any("header" in w for w in data.warnings)
+
+
+def test_samples_beyond_the_header_sizes_are_read(tmp_path):
+    """audio/wavfile.py rewrites its sizes periodically: a kill leaves samples after the declared data size."""
+    kit.write_wav(tmp_path / "synth.wav", 0.5 * np.ones(4800), 48000)
+    raw = bytearray((tmp_path / "synth.wav").read_bytes())
+    raw[40:44] = (2 * 1000).to_bytes(4, "little")  # the header covers only the first 1000 samples
+    (tmp_path / "synth.wav").write_bytes(bytes(raw))
+    data = SessionData(tmp_path)
+    x, _ = data.wav("synth.wav")
+    assert len(x) == 4800
+    assert any("header" in w for w in data.warnings)
+    # a real chunk after the data (a LIST tag) is not taken for samples
+    kit.write_wav(tmp_path / "tagged.wav", 0.5 * np.ones(4800), 48000)
+    with open(tmp_path / "tagged.wav", "ab") as f:
+        f.write(b"LIST" + (4).to_bytes(4, "little") + b"INFO")
+    data = SessionData(tmp_path)
+    x, _ = data.wav("tagged.wav")
+    assert len(x) == 4800 and data.warnings == []
