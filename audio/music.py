@@ -1,7 +1,8 @@
 """The song's backing: a quiet guide melody and a bass, rendered whole before ready, played on the session clock.
 
 Why render first: the callback then only copies the slice for its block's DAC time (position = t_dac * rate), so the
-backing stays on the session clock and corrects itself after any stall. Guide: a soft triangle at the melody's
+backing stays on the session clock and corrects itself after any stall. Blocks play back to back while the DAC time
+agrees within a quarter block (its jitter is a sample or two), so the jitter does not cut the waveform. Guide: a soft triangle at the melody's
 pitch, quieter than the synth; bass: a sine (with a little 2nd partial) two octaves below each note.
 
 Files: backing.wav (what was played, from the first block at or after go), music.csv (t_dac, song_t, level: one row
@@ -65,10 +66,19 @@ class Backing:
         self.track = track if track is not None and track.size else None
         self.out = np.zeros(self.n, np.float32)
         self.row = np.zeros(len(ROW), np.float64)
+        self.pos = None                       # track position of the next block when played back to back
+        self.slack = max(1, self.n // 4)      # DAC-time jitter tolerated before re-syncing to the clock
+        self.resyncs = 0
 
     def render(self, t_dac: float, underflow: bool = False) -> np.ndarray:
         out, n = self.out, self.n
         pos = int(round(t_dac * self.rate))
+        if self.pos is not None:
+            if abs(pos - self.pos) <= self.slack:
+                pos = self.pos                # contiguous: DAC times jitter by a sample or two per block
+            else:
+                self.resyncs += 1             # a stall or a jump: follow the session clock
+        self.pos = pos + n
         level = 0.0
         track = self.track
         if track is None or pos + n <= 0 or pos >= track.shape[0]:
@@ -96,7 +106,7 @@ class MusicLog:
     def __call__(self, rows: np.ndarray) -> None:
         for t_dac, song_t, level in rows.tolist():
             if t_dac >= self.next_t:
-                self.csv.write((round(t_dac, 6), round(song_t, 6), round(level, 6)))
+                self.csv.write((f"{t_dac:.6f}", f"{song_t:.6f}", f"{level:.6f}"))
                 self.next_t = t_dac + CSV_EVERY_S - 1e-6
         self.csv.flush()
 
@@ -112,7 +122,8 @@ def run(ctx) -> None:
         raise ChildFailure(str(e)) from None
     track = render_song(song, s) if s.music_volume > 0 else None
     log = MusicLog(ctx.session_dir / "music.csv")
-    runner = OutputRunner(ctx, Backing(s, track), ctx.session_dir / "backing.wav", log, None)
+    backing = Backing(s, track)
+    runner = OutputRunner(ctx, backing, ctx.session_dir / "backing.wav", log, None)
     try:
         runner.open()
         ctx.ready()
@@ -123,5 +134,5 @@ def run(ctx) -> None:
     finally:
         runner.finish()
         log.csv.close()
-        ctx.write_stats(runner.stats() | {"volume": s.music_volume, "rendered_s": 0.0 if track is None
+        ctx.write_stats(runner.stats() | {"volume": s.music_volume, "resyncs": backing.resyncs, "rendered_s": 0.0 if track is None
                                           else round(track.size / s.sample_rate, 3)})

@@ -144,8 +144,9 @@ class SynthLog:
                 if t_cap >= 0.0:
                     self.latencies.append(lat)
                 self.last_frame = frame
-            self.csv.write((round(t_dac, 6), round(midi, 4), round(hz, 3), round(amp, 5), int(frame),
-                            "" if math.isnan(t_cap) else round(t_cap, 6), "" if lat == "" else round(lat, 3)))
+            # formatted here: the CSV writer's 6 significant digits would leave 1 ms steps after 100 s
+            self.csv.write((f"{t_dac:.6f}", f"{midi:.4f}", f"{hz:.3f}", f"{amp:.5f}", int(frame),
+                            "" if math.isnan(t_cap) else f"{t_cap:.6f}", "" if lat == "" else f"{lat:.3f}"))
         self.csv.flush()
 
     def percentiles(self) -> dict:
