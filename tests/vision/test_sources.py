@@ -1,0 +1,154 @@
+"""Frame sources: a video file, an HTTP MJPEG stream served here on 127.0.0.1, and clear failures."""
+from __future__ import annotations
+
+import http.server
+import threading
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from game.child import ChildFailure
+from game.settings import Settings
+from vision.detector import ClassicDetector
+from vision.handdraw import Painter
+from vision.sources import open_source
+
+SETTINGS = Settings(camera="demo", width=640, height=480)
+
+
+def write_video(path, frames, fps=25.0):
+    h, w = frames[0].shape[:2]
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
+    assert out.isOpened()
+    for f in frames:
+        out.write(f)
+    out.release()
+
+
+def test_video_file(tmp_path):
+    frames = [np.full((480, 640, 3), 10 * i, np.uint8) for i in range(20)]
+    path = tmp_path / "grey.avi"
+    write_video(path, frames)
+    src = open_source(str(path), SETTINGS)
+    try:
+        assert src.is_file and src.fps == pytest.approx(25.0) and str(path) in src.describe()
+        got = []
+        while True:
+            t = time.monotonic()
+            ok, frame, t_mono = src.read()
+            if not ok:
+                break
+            assert t <= t_mono <= time.monotonic()
+            got.append(float(frame.mean()))
+        assert got == pytest.approx([10.0 * i for i in range(20)], abs=2.0)
+    finally:
+        src.close()
+
+
+def test_video_file_resized_and_skipped(tmp_path):
+    frames = [np.full((240, 320, 3), 10 * i, np.uint8) for i in range(10)]
+    path = tmp_path / "small.avi"
+    write_video(path, frames)
+    src = open_source(str(path), SETTINGS)
+    try:
+        assert src.skip(4) == 4
+        ok, frame, _ = src.read()
+        assert ok and frame.shape == (480, 640, 3) and frame.mean() == pytest.approx(40.0, abs=2.0)
+    finally:
+        src.close()
+
+
+def test_missing_file_and_camera_say_what_to_do(tmp_path):
+    with pytest.raises(ChildFailure, match=r"no video file at .*nope\.avi.*--camera demo"):
+        open_source(str(tmp_path / "nope.avi"), SETTINGS)
+    with pytest.raises(ChildFailure, match=r"^no camera at index 57: try --camera demo, a video file, or a stream URL$"):
+        open_source("57", SETTINGS)
+    with pytest.raises(ChildFailure, match=r"cannot open stream http://127\.0\.0\.1:9/"):
+        open_source("http://127.0.0.1:9/cam.mjpg", SETTINGS)
+
+
+class MjpegServer:
+    """A tiny camera server: multipart/x-mixed-replace JPEGs at ``fps``, each frame from ``make(i)``."""
+
+    def __init__(self, make, fps=30.0):
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *_):
+                pass
+
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                i = 0
+                try:
+                    while not server.stopping.is_set():
+                        jpg = cv2.imencode(".jpg", make(i), [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+                        self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\n"
+                                         + f"Content-Length: {len(jpg)}\r\n\r\n".encode() + jpg + b"\r\n")
+                        server.sent += 1
+                        i += 1
+                        time.sleep(1.0 / fps)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self.sent = 0
+        self.stopping = threading.Event()
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/cam.mjpg"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.stopping.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_http_mjpeg_stream():
+    painter = Painter(640, 480)
+    room = painter.paint(None).copy()
+    hand = painter.paint((300.0, 300.0, 100.0)).copy()
+    truth = cv2.countNonZero(painter.mask) / (640 * 480)
+    server = MjpegServer(lambda i: room if i < 10 else hand)
+    src = open_source(server.url, SETTINGS)
+    try:
+        assert not src.is_file and "stream" in src.describe()
+        det = ClassicDetector(640, 480)
+        areas, stamps = [], []
+        deadline = time.monotonic() + 15
+        while len(areas) < 40 and time.monotonic() < deadline:
+            ok, frame, t_mono = src.read()
+            assert ok and frame.shape == (480, 640, 3)
+            assert t_mono <= time.monotonic()
+            stamps.append(t_mono)
+            r = det.detect(frame)
+            areas.append(r.hand.area if r.present else 0.0)
+        assert len(areas) == 40
+        assert all(b > a for a, b in zip(stamps, stamps[1:]))  # always a newer frame
+        assert areas[0] == 0.0
+        assert areas[-1] == pytest.approx(truth, rel=0.05)
+    finally:
+        src.close()
+        server.stop()
+    assert server.sent >= 40
+
+
+def test_stream_hands_out_newest_frame():
+    """A slow reader gets the latest frame, not a queue of stale ones."""
+    server = MjpegServer(lambda i: np.full((480, 640, 3), (i * 7) % 250, np.uint8), fps=30.0)
+    src = open_source(server.url, SETTINGS)
+    try:
+        ok, _, _ = src.read()
+        assert ok
+        time.sleep(0.5)  # a busy loop: ~15 frames arrive meanwhile
+        ok, frame, t_mono = src.read()
+        assert ok and time.monotonic() - t_mono < 0.1
+        assert src.missed >= 5
+    finally:
+        src.close()
+        server.stop()
