@@ -41,7 +41,6 @@ def _session_options(p: argparse.ArgumentParser, demo: bool) -> None:
     p.add_argument("--synth-volume", type=float, metavar="0..1", help="the hand tone's volume")
     p.add_argument("--transpose", type=int, metavar="SEMITONES", help="move the song up or down")
     p.add_argument("--block", type=int, metavar="FRAMES", help="audio frames per callback (default 256)")
-    p.add_argument("--latency", metavar="low|high|MS", help="audio output latency (default: low)")
     p.add_argument("--input-device", metavar="INDEX|NAME", help="microphone: index or part of its name")
     p.add_argument("--output-device", metavar="INDEX|NAME", help="speaker: index or part of its name")
     p.add_argument("--count-in", type=float, metavar="SECONDS", help="pause before the song starts (default 1)")

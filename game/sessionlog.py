@@ -38,9 +38,8 @@ class CsvLog:
 
 
 def _fmt(v):
-    if isinstance(v, float):
-        return f"{v:.6g}" if abs(v) < 1e5 else f"{v:.3f}"
-    return v
+    # 10 significant digits: session times stay exact to the microsecond for over an hour
+    return f"{v:.10g}" if isinstance(v, float) else v
 
 
 def read_csv(path: Path) -> list[dict]:
