@@ -32,18 +32,56 @@ class ChildFailure(RuntimeError):
     """A failure with a one-line reason for the player (what is wrong and what to do)."""
 
 
+class Flag:
+    """A shared yes/no that never blocks: one byte in shared memory (multiprocessing.RawValue), no lock.
+
+    Why not multiprocessing.Event: its set() waits for every process sleeping in wait() to wake, so a child killed
+    with SIGKILL while waiting makes the launcher's stop hang forever. A byte written by one side and polled by the
+    other cannot hang."""
+
+    def __init__(self, ctx):
+        self._value = ctx.RawValue("b", 0)
+
+    def set(self) -> None:
+        self._value.value = 1
+
+    def is_set(self) -> bool:
+        return bool(self._value.value)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._value.value:
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)  # stop and go are never needed faster; the audio process must stay quiet
+        return True
+
+
+class Outbox:
+    """The child's end of its own one-way pipe to the launcher (no lock shared with other children)."""
+
+    def __init__(self, conn):
+        self.conn = conn
+
+    def put(self, message) -> None:
+        try:
+            self.conn.send(message)
+        except (OSError, ValueError):
+            pass  # the launcher is gone; nothing to tell
+
+
 @dataclass
 class ChildLink:
-    """The picklable handles the launcher gives a child."""
+    """The picklable handles the launcher gives a child (Flags, or anything with set/is_set/wait)."""
     name: str
     session_dir: str
     shm: dict            # {"hand": name, "voice": name}
-    ready: Any           # multiprocessing Event: this child is ready
-    go: Any              # Event: t0 is set, the count-in runs
-    stop: Any            # Event: the session is over, finish up
-    end: Any             # Event: a child asks to end the session (window quit, file camera ended)
+    ready: Any           # Flag: this child is ready
+    go: Any              # Flag: t0 is set, the count-in runs
+    stop: Any            # Flag: the session is over, finish up
+    end: Any             # Flag: a child asks to end the session (window quit, file camera ended)
     t0: Any              # multiprocessing RawValue('d'): t0 on time.monotonic()
-    messages: Any        # multiprocessing Queue of (kind, child, text): notice | end | error
+    messages: Any        # Outbox (anything with put()) of (kind, child, text): notice | end | error
 
 
 class ChildContext:

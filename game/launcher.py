@@ -9,7 +9,6 @@ their parent is gone and finish, and the resource tracker unlinks the segments t
 from __future__ import annotations
 
 import multiprocessing as mp
-import queue
 import re
 import signal
 import time
@@ -18,7 +17,9 @@ from datetime import datetime
 from pathlib import Path
 
 from game import handstate
-from game.child import ChildLink, child_main, write_json
+from multiprocessing.connection import wait as wait_connections
+
+from game.child import ChildLink, Flag, Outbox, child_main, write_json
 from game.settings import Settings
 from game.song import Song
 
@@ -75,6 +76,8 @@ class Launcher:
         self.signal_reason: str | None = None
         self.end_reason: str | None = None
         self.records = []
+        self.inboxes = {}   # read end of each child's pipe -> child name
+        self.stop_flag = None
 
     # ---- signals ------------------------------------------------------------------------------------------
     def _on_signal(self, signum, _frame) -> None:
@@ -94,16 +97,18 @@ class Launcher:
         try:
             self.records = [handstate.create_hand(names["hand"]), handstate.create_voice(names["voice"])]
             self.records[1].write([0.0, 0.0, 0.0, -1.0])
-            go, stop, end = ctx.Event(), ctx.Event(), ctx.Event()
+            go, stop, end = Flag(ctx), Flag(ctx), Flag(ctx)
+            self.stop_flag = stop
             t0 = ctx.RawValue("d", 0.0)
-            messages = ctx.Queue()
-            self.messages = messages
             for name, target in self.children_spec.items():
-                link = ChildLink(name, str(session_dir), names, ctx.Event(), go, stop, end, t0, messages)
+                reader, writer = ctx.Pipe(duplex=False)
+                link = ChildLink(name, str(session_dir), names, Flag(ctx), go, stop, end, t0, Outbox(writer))
                 proc = ctx.Process(target=child_main, args=(name, target, s, link), name=f"handtone-{name}")
                 self.links[name] = link
                 self.started_at[name] = time.monotonic()
                 proc.start()
+                writer.close()  # the child holds the only write end: its death closes the pipe
+                self.inboxes[reader] = name
                 self.procs[name] = proc
             self._wait_ready()
             t0_value = time.monotonic() + s.count_in
@@ -172,26 +177,30 @@ class Launcher:
             time.sleep(0.05)
 
     def _drain_messages(self, wait: float = 0.0) -> None:
+        """Handle what the children said; wait up to ``wait`` seconds for more."""
         deadline = time.monotonic() + wait
-        while True:
-            try:
-                kind, name, text = self.messages.get(timeout=max(0.0, deadline - time.monotonic()) or 0.001)
-            except (queue.Empty, OSError, ValueError, EOFError, AttributeError):
-                if time.monotonic() >= deadline:
-                    return
-                continue
-            if kind == "notice":
-                self.notices.append(f"{name}: {text}")
-                self.say(f"{name}: {text}")
-            elif kind == "error":
-                self.errors[name] = text
-            elif kind == "end":
-                self.end_reason = self.end_reason or text
+        while self.inboxes:
+            ready = wait_connections(list(self.inboxes), timeout=max(0.0, deadline - time.monotonic()))
+            if not ready:
+                return
+            for conn in ready:
+                try:
+                    kind, name, text = conn.recv()
+                except (EOFError, OSError):
+                    self.inboxes.pop(conn, None)  # that child has exited
+                    conn.close()
+                    continue
+                if kind == "notice":
+                    self.notices.append(f"{name}: {text}")
+                    self.say(f"{name}: {text}")
+                elif kind == "error":
+                    self.errors[name] = text
+                elif kind == "end":
+                    self.end_reason = self.end_reason or text
 
     def _stop_children(self) -> None:
-        for link in self.links.values():
-            link.stop.set()
-            break  # one shared stop event
+        if self.stop_flag is not None:
+            self.stop_flag.set()
         deadline = time.monotonic() + JOIN_TIMEOUT
         for proc in self.procs.values():
             proc.join(max(0.0, deadline - time.monotonic()))
