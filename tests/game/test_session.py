@@ -208,3 +208,55 @@ def test_a_key_in_the_game_window_ends_the_session(pulse, xvfb, tmp_path, clean_
     info = assert_reports(only_session(tmp_path))
     assert info["stop_reason"].startswith("player quit"), info["stop_reason"]
     assert info["duration_s"] < 20
+
+
+def test_peek_follows_a_live_session(pulse, tmp_path, clean_shm):
+    run = Running(tmp_path, "demo", "--no-window")
+    run.wait_running()
+    time.sleep(3)  # the demo hand is up after its lead-in
+    proc = run_app("peek", "--count", "20", "--interval", "0.05", timeout=60)
+    run.proc.send_signal(signal.SIGINT)
+    code, out, err = run.finish()
+    assert proc.returncode == 0, proc.stderr
+    lines = [l for l in proc.stdout.splitlines() if l.startswith("frame")]
+    frames = [int(l.split()[1]) for l in lines]
+    assert len(lines) == 20 and frames[-1] > frames[0], "peek should see frames advance"
+    assert any("hand area" in l for l in lines)
+    assert code == 0, out + err
+
+
+def test_a_video_file_that_ends_ends_the_session(pulse, tmp_path, clean_shm):
+    """A 3 s clip with a hand: the session stops when the video does, not at the song's end."""
+    import numpy as np
+    from game.settings import Settings
+    from vision.democlip import demo_clip_path
+    import cv2
+    clip = cv2.VideoCapture(str(demo_clip_path(Settings())))
+    path = tmp_path / "clip.avi"
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (640, 480))
+    for i in range(120):
+        ok, frame = clip.read()
+        if i >= 30:   # frames 1 s .. 4 s of the demo: the hand is up
+            out.write(frame)
+    out.release()
+    clip.release()
+    sessions = tmp_path / "sessions"
+    proc = run_app("play", "--camera", path, "--no-window", "--out", sessions, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    info = assert_reports(only_session(sessions))
+    assert info["stop_reason"] == "video ended"
+    assert 2.5 <= info["duration_s"] <= 4.5
+
+
+def test_no_speaker_and_no_microphone_still_makes_a_session(no_audio_env, tmp_path, clean_shm):
+    proc = run_app("demo", "--no-window", "--out", tmp_path, "--duration", "5", env=no_audio_env, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "no speaker" in proc.stdout and "no microphone" in proc.stdout
+    folder = only_session(tmp_path)
+    assert_reports(folder)
+    assert not (folder / "recording.wav").exists()
+    import wave
+    with wave.open(str(folder / "performance.wav")) as w:
+        assert w.getnframes() / w.getframerate() >= 4.5, "the tone is saved even with no speaker"
+    stats = json.loads((folder / "stats.json").read_text())
+    assert stats["processes"]["synth"]["mode"] == "clock"
