@@ -1,0 +1,129 @@
+"""The vision child as the launcher runs it: real shared memory, the demo clip, a video file, the window's q key."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from game.pitchmap import PitchMap
+from game.sessionlog import read_csv
+from game.settings import Settings
+from game.song import load
+from visionkit import Session
+from standins import require_tool
+from vision.handdraw import Painter
+from vision.process import FRAME_COLUMNS, run
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "vision-cache"))
+
+
+def stats_of(session_dir):
+    return json.loads((session_dir / "stats-vision.json").read_text())
+
+
+def test_demo_session_headless(tmp_path):
+    settings = Settings(camera="demo", window=False)
+    ses = Session(tmp_path, settings).start(run)
+    try:
+        ses.go()
+        time.sleep(5.0)
+        state = ses.hand.read()
+        ses.stop()
+    finally:
+        ses.close()
+    assert ses.error is None
+    assert state["frame_index"] >= 130 and state["present"] == 1.0
+    assert state["t_published"] >= state["t_capture"] > 4.0
+    rows = read_csv(tmp_path / "frames.csv")
+    with open(tmp_path / "frames.csv") as f:
+        assert tuple(f.readline().strip().split(",")) == FRAME_COLUMNS
+    assert 140 <= len(rows) <= 160
+    idx = [int(r["frame_index"]) for r in rows]
+    assert idx == sorted(set(idx))
+    for r in rows:
+        assert r["t_capture"] == pytest.approx(r["frame_index"] / 30.0, abs=1e-4)  # paced on the session clock
+    song = load(settings.song)
+    pm = PitchMap.for_song(song, settings)
+    inside = [r for r in rows if song.note_at(r["t_capture"])]
+    on_pitch = [r for r in inside if r["present"] == 1 and abs(pm.midi(r["area"]) - song.note_at(r["t_capture"]).midi) <= 0.5]
+    assert len(inside) > 50 and len(on_pitch) >= 0.9 * len(inside)
+    assert all(r["present"] == 0 for r in rows if r["t_capture"] < 1.5)
+    st = stats_of(tmp_path)
+    assert st["frames"] == len(rows) and st["fps"] == pytest.approx(30.0, rel=0.05)
+    assert st["detector"] == "classic" and st["window"] is False and "demo" in st["source"]
+    for k in ("capture", "detect", "total"):
+        assert 0 <= st[f"{k}_ms_p50"] <= st[f"{k}_ms_p95"]
+    assert st["detect_ms_p50"] < 15 and st["dropped_frames"] <= 5
+
+
+def test_video_file_ends_the_session(tmp_path):
+    painter = Painter(640, 480)
+    path = tmp_path / "clip.avi"
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 20.0, (640, 480))
+    for i in range(30):  # 1.5 s at 20 fps: a room, then a hand
+        out.write(painter.paint(None if i < 10 else (320.0, 300.0, 80.0)))
+    out.release()
+    ses = Session(tmp_path, Settings(camera=str(path), window=False)).start(run)
+    try:
+        ses.go(count_in=0.2)
+        ses.thread.join(10)
+        assert not ses.thread.is_alive(), "vision did not finish when the video ended"
+        messages = ses.messages()
+    finally:
+        ses.close()
+    assert ses.error is None
+    assert ("end", "vision", "video ended") in messages and ses.link.end.is_set()
+    rows = read_csv(tmp_path / "frames.csv")
+    assert [int(r["frame_index"]) for r in rows] == list(range(30))
+    assert [r["t_capture"] for r in rows] == pytest.approx([i / 20.0 for i in range(30)], abs=1e-4)
+    assert [int(r["present"]) for r in rows] == [0] * 10 + [1] * 20
+    st = stats_of(tmp_path)
+    assert st["frames"] == 30 and st["dropped_frames"] == 0 and st["source_fps"] == pytest.approx(20.0)
+
+
+def test_missing_camera_fails_before_ready(tmp_path):
+    ses = Session(tmp_path, Settings(camera="57", window=False)).start(run)
+    ses.thread.join(10)
+    ses.close()
+    assert type(ses.error).__name__ == "ChildFailure"
+    assert str(ses.error) == "no camera at index 57: try --camera demo, a video file, or a stream URL"
+    assert not ses.link.ready.is_set()
+    assert stats_of(tmp_path)["frames"] == 0
+
+
+def test_window_q_key_quits(tmp_path, xvfb, monkeypatch):
+    xdotool = require_tool("xdotool")
+    monkeypatch.setenv("DISPLAY", xvfb.display)
+    ses = Session(tmp_path, Settings(camera="demo", window=True)).spawn()
+    try:
+        ses.go()
+        deadline = time.monotonic() + 10
+        wid = ""
+        while not wid and time.monotonic() < deadline:
+            found = subprocess.run([xdotool, "search", "--name", "^handtone$"], capture_output=True, text=True,
+                                   env=os.environ | {"DISPLAY": xvfb.display})
+            wid = found.stdout.split()[0] if found.stdout.split() else ""
+            time.sleep(0.1)
+        assert wid, "no window titled handtone"
+        time.sleep(1.0)
+        subprocess.run([xdotool, "windowfocus", "--sync", wid], env=os.environ | {"DISPLAY": xvfb.display},
+                       capture_output=True, timeout=5)
+        subprocess.run([xdotool, "key", "--window", wid, "q"], env=os.environ | {"DISPLAY": xvfb.display},
+                       check=True, timeout=5)
+        assert ses.link.end.wait(5), "q did not end the session"
+        messages = ses.messages()
+        ses.stop()
+        assert ses.process.exitcode == 0
+    finally:
+        ses.close()
+    assert ("end", "vision", "player quit (q)") in messages
+    assert stats_of(tmp_path)["window"] is True
