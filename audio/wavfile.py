@@ -95,10 +95,17 @@ class WavWriter:
 
 
 def read_wav(path) -> tuple[int, np.ndarray]:
-    """(rate, float32 samples in -1..1): shape (n,) for mono, (n, channels) otherwise.
+    """(rate, float32 samples in -1..1): shape (n,) for mono, (n, channels) otherwise. See read_wav_checked."""
+    rate, samples, _note = read_wav_checked(path)
+    return rate, samples
 
-    Tolerant: a data chunk whose declared size runs past the end of the file (or is 0 or 0xFFFFFFFF, as streaming
-    writers leave it) is read up to the end of the file, whole frames only. Reads 16-bit PCM and 32-bit float.
+
+def read_wav_checked(path) -> tuple[int, np.ndarray, str]:
+    """(rate, samples, note): like read_wav, with a note ('' when intact) saying how a damaged file was read.
+
+    Tolerant of what a killed writer leaves: a data size of 0 or 0xFFFFFFFF, one past the end of the file, or one
+    smaller than the samples present (this writer rewrites its sizes only every fraction of a second): the whole
+    frames present are read. PCM 8/16/24/32-bit and IEEE float 32/64. Raises ValueError when it is not a WAV.
     """
     raw = Path(path).read_bytes()
     if len(raw) < 12 or raw[:4] != b"RIFF" or raw[8:12] != b"WAVE":
@@ -108,24 +115,53 @@ def read_wav(path) -> tuple[int, np.ndarray]:
         cid, size = struct.unpack_from("<4sI", raw, pos)
         body = pos + 8
         if cid == b"fmt ":
-            code, channels, rate, _, _, bits = struct.unpack_from("<HHIIHH", raw, body)
-            fmt = (code, channels, rate, bits)
+            if size < 16 or body + 16 > len(raw):
+                raise ValueError(f"{path}: fmt chunk cut short")
+            tag, channels, rate, _, _, bits = struct.unpack_from("<HHIIHH", raw, body)
+            if tag == 0xFFFE and size >= 40:  # WAVE_FORMAT_EXTENSIBLE: the real tag leads the sub-format GUID
+                tag = struct.unpack_from("<H", raw, body + 24)[0]
+            fmt = (tag, channels, rate, bits)
         elif cid == b"data":
             if fmt is None:
                 raise ValueError(f"{path}: data before fmt chunk")
-            code, channels, rate, bits = fmt
-            end = len(raw) if size in (0, 0xFFFFFFFF) else min(len(raw), body + size)
-            frame = channels * bits // 8
-            n = (end - body) // frame
-            chunk = raw[body:body + n * frame]
-            if code == 1 and bits == 16:
-                a = np.frombuffer(chunk, dtype="<i2").astype(np.float32) / 32768.0
-            elif code == 3 and bits == 32:
-                a = np.frombuffer(chunk, dtype="<f4").astype(np.float32)
-            else:
-                raise ValueError(f"{path}: unsupported WAV format (code {code}, {bits} bits)")
-            return rate, (a if channels == 1 else a.reshape(-1, channels))
+            avail = len(raw) - body
+            note = ""
+            if size == 0 or size > avail or (size < avail and not _chunk_follows(raw, body + size + (size & 1))):
+                note = "header was not finished (writer stopped early); read the samples present"
+                size = avail
+            return fmt[2], _decode(raw[body:body + size], *fmt, path=path), note
         pos = body + size + (size & 1)
     if fmt is None:
         raise ValueError(f"{path}: no fmt chunk")
-    return fmt[2], np.zeros(0 if fmt[1] == 1 else (0, fmt[1]), np.float32)
+    return fmt[2], np.zeros(0 if fmt[1] == 1 else (0, fmt[1]), np.float32), "no data chunk"
+
+
+def _decode(data: bytes, tag: int, channels: int, rate: int, bits: int, path="") -> np.ndarray:
+    if channels < 1 or rate < 1 or bits < 8:
+        raise ValueError(f"{path}: bad format: {channels} channels, {rate} Hz, {bits} bits")
+    frame = bits // 8 * channels
+    data = data[:len(data) - len(data) % frame]
+    if tag == 3 and bits in (32, 64):
+        x = np.frombuffer(data, dtype="<f4" if bits == 32 else "<f8").astype(np.float32)
+    elif tag == 1 and bits == 8:
+        x = (np.frombuffer(data, dtype=np.uint8).astype(np.float32) - 128.0) / 128.0
+    elif tag == 1 and bits == 16:
+        x = np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
+    elif tag == 1 and bits == 24:
+        b = np.frombuffer(data, dtype=np.uint8).reshape(-1, 3).astype(np.int32)
+        v = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
+        x = np.where(v >= 1 << 23, v - (1 << 24), v).astype(np.float32) / float(1 << 23)
+    elif tag == 1 and bits == 32:
+        x = np.frombuffer(data, dtype="<i4").astype(np.float32) / float(1 << 31)
+    else:
+        raise ValueError(f"{path}: unsupported WAV encoding (format {tag}, {bits} bits)")
+    return x if channels == 1 else x.reshape(-1, channels)
+
+
+def _chunk_follows(raw: bytes, pos: int) -> bool:
+    """Whether a real chunk (like LIST) starts at pos, rather than samples written after the last header update."""
+    if pos + 8 > len(raw):
+        return False
+    cid = raw[pos:pos + 4]
+    size = struct.unpack_from("<I", raw, pos + 4)[0]
+    return all(32 <= c < 127 for c in cid) and pos + 8 + size <= len(raw)

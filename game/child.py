@@ -84,6 +84,32 @@ class ChildLink:
     messages: Any        # Outbox (anything with put()) of (kind, child, text): notice | end | error
 
 
+@dataclass
+class SessionSignals:
+    """The session-wide flags and clock every child shares; ``link()`` makes one child's handles."""
+    go: Flag
+    stop: Flag
+    end: Flag
+    t0: Any              # RawValue('d'), 0.0 until the launcher fixes t0
+
+    @classmethod
+    def new(cls, ctx) -> "SessionSignals":
+        return cls(Flag(ctx), Flag(ctx), Flag(ctx), ctx.RawValue("d", 0.0))
+
+    def link(self, ctx, name: str, session_dir, shm: dict):
+        """A child's ChildLink and the read end of its message pipe (close the link's write end once started)."""
+        reader, writer = ctx.Pipe(duplex=False)
+        link = ChildLink(name, str(session_dir), dict(shm), Flag(ctx), self.go, self.stop, self.end, self.t0,
+                         Outbox(writer))
+        return link, reader
+
+    def start_clock(self, count_in: float) -> float:
+        """Fix t0 ``count_in`` seconds from now and let the children go."""
+        self.t0.value = time.monotonic() + count_in
+        self.go.set()
+        return self.t0.value
+
+
 class ChildContext:
     def __init__(self, name: str, settings, link: ChildLink):
         self.name = name

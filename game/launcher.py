@@ -14,12 +14,11 @@ import signal
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from multiprocessing.connection import wait as wait_connections
 from pathlib import Path
 
 from game import handstate
-from multiprocessing.connection import wait as wait_connections
-
-from game.child import ChildLink, Flag, Outbox, child_main, write_json
+from game.child import ChildLink, SessionSignals, child_main, write_json
 from game.settings import Settings
 from game.song import Song
 
@@ -77,7 +76,7 @@ class Launcher:
         self.end_reason: str | None = None
         self.records = []
         self.inboxes = {}   # read end of each child's pipe -> child name
-        self.stop_flag = None
+        self.signals: SessionSignals | None = None
 
     # ---- signals ------------------------------------------------------------------------------------------
     def _on_signal(self, signum, _frame) -> None:
@@ -97,30 +96,25 @@ class Launcher:
         try:
             self.records = [handstate.create_hand(names["hand"]), handstate.create_voice(names["voice"])]
             self.records[1].write([0.0, 0.0, 0.0, -1.0])
-            go, stop, end = Flag(ctx), Flag(ctx), Flag(ctx)
-            self.stop_flag = stop
-            t0 = ctx.RawValue("d", 0.0)
+            signals = self.signals = SessionSignals.new(ctx)
             for name, target in self.children_spec.items():
-                reader, writer = ctx.Pipe(duplex=False)
-                link = ChildLink(name, str(session_dir), names, Flag(ctx), go, stop, end, t0, Outbox(writer))
+                link, reader = signals.link(ctx, name, session_dir, names)
                 proc = ctx.Process(target=child_main, args=(name, target, s, link), name=f"handtone-{name}")
                 self.links[name] = link
                 self.started_at[name] = time.monotonic()
                 proc.start()
-                writer.close()  # the child holds the only write end: its death closes the pipe
+                link.messages.conn.close()  # the child holds the only write end: its death closes the pipe
                 self.inboxes[reader] = name
                 self.procs[name] = proc
             self._wait_ready()
-            t0_value = time.monotonic() + s.count_in
-            t0.value = t0_value
-            go.set()
+            t0_value = signals.start_clock(s.count_in)
             played = True
             self.played_s = 0.0
             write_json(session_dir / "session.json", self._session_info("running", t_start))
             end_at = self.song.duration + s.tail if s.duration is None else s.duration
             self.say(f"playing {self.song.title} ({end_at:.0f} s) after a {s.count_in:g} s count-in; "
                      f"session folder {session_dir}")
-            reason, exit_code = self._supervise(t0_value, end_at, end)
+            reason, exit_code = self._supervise(t0_value, end_at, signals.end)
             self.played_s = max(0.0, min(time.monotonic() - t0_value, end_at))
         except StartFailure as e:
             reason, exit_code = str(e), 2
@@ -199,8 +193,8 @@ class Launcher:
                     self.end_reason = self.end_reason or text
 
     def _stop_children(self) -> None:
-        if self.stop_flag is not None:
-            self.stop_flag.set()
+        if self.signals is not None:
+            self.signals.stop.set()
         deadline = time.monotonic() + JOIN_TIMEOUT
         for proc in self.procs.values():
             proc.join(max(0.0, deadline - time.monotonic()))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reports.wavread import read_wav
+from audio.wavfile import read_wav_checked
 
 
 class SessionData:
@@ -99,7 +99,9 @@ class SessionData:
             self.warn(f"{name} missing{': ' + why if why else ''}")
             return None
         try:
-            samples, rate, note = read_wav(path)
+            rate, samples, note = read_wav_checked(path)
+            if samples.ndim > 1:
+                samples = samples.mean(axis=1)  # reports work in mono
         except (OSError, ValueError) as e:
             self.warn(f"{name} unreadable: {e}")
             return None

@@ -1,4 +1,4 @@
-"""Start audio children exactly as the launcher does (spawn context, ChildLink with real Events, RawValue, Queue)."""
+"""Start audio children exactly as the launcher does (spawn context, SessionSignals: Flags, the t0 RawValue, a pipe each)."""
 from __future__ import annotations
 
 import multiprocessing as mp
@@ -9,7 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from game.child import ChildLink, child_main
+from multiprocessing.connection import wait as wait_connections
+
+from game.child import SessionSignals, child_main
 from game.handstate import HAND, HAND_FIELDS, create_hand, create_voice, segment_names
 
 
@@ -23,20 +25,20 @@ class Session:
         self.names = segment_names(f"test{os.getpid()}-{tag}")
         self.hand = create_hand(self.names["hand"])
         self.voice = create_voice(self.names["voice"])
-        self.go = self.ctx.Event()
-        self.stop = self.ctx.Event()
-        self.end = self.ctx.Event()
-        self.t0 = self.ctx.RawValue("d", 0.0)
-        self.messages = self.ctx.Queue()
+        self.signals = SessionSignals.new(self.ctx)
+        self.go, self.stop, self.end, self.t0 = (self.signals.go, self.signals.stop, self.signals.end,
+                                                 self.signals.t0)
+        self.inboxes = []
         self.children: dict[str, tuple] = {}
         self.frame = 0
 
     def start(self, name: str, target: str, settings, env: dict | None = None):
-        link = ChildLink(name, str(self.dir), dict(self.names), self.ctx.Event(), self.go, self.stop, self.end,
-                         self.t0, self.messages)
+        link, inbox = self.signals.link(self.ctx, name, self.dir, self.names)
         proc = self.ctx.Process(target=child_main, args=(name, target, settings, link), name=name)
         with environment(env):
             proc.start()
+        link.messages.conn.close()
+        self.inboxes.append(inbox)
         self.children[name] = (proc, link)
         return proc
 
@@ -48,9 +50,7 @@ class Session:
                 assert time.monotonic() < deadline, f"{name} not ready in {timeout} s"
 
     def go_in(self, count_in: float = 0.3) -> float:
-        self.t0.value = time.monotonic() + count_in
-        self.go.set()
-        return self.t0.value
+        return self.signals.start_clock(count_in)
 
     def now(self) -> float:
         return time.monotonic() - self.t0.value
@@ -80,11 +80,16 @@ class Session:
 
     def drain_messages(self) -> list:
         out = []
-        while True:
-            try:
-                out.append(self.messages.get(timeout=0.2))
-            except Exception:  # queue.Empty
+        while self.inboxes:
+            ready = wait_connections(self.inboxes, timeout=0.2)
+            if not ready:
                 return out
+            for conn in ready:
+                try:
+                    out.append(conn.recv())
+                except EOFError:
+                    self.inboxes.remove(conn)
+        return out
 
     def close(self) -> None:
         for proc, _ in self.children.values():

@@ -19,7 +19,8 @@ REPORT_FILES = ("performance.wav", "notes.csv", "score.json", "stats.json", "rep
 
 
 def shm_segments() -> set[str]:
-    return {p.name for p in Path("/dev/shm").glob("handtone-*")}
+    """Our segments, and multiprocessing's named semaphores (an Event or Lock leaks one when its owner is killed)."""
+    return {p.name for pattern in ("handtone-*", "sem.mp-*") for p in Path("/dev/shm").glob(pattern)}
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import time
 import uuid
 
 from game import handstate
-from game.child import ChildContext, ChildLink, Flag, Outbox, child_main
+from game.child import ChildContext, SessionSignals, child_main
 
 SPAWN = mp.get_context("spawn")
 
@@ -23,9 +23,8 @@ class Session:
         self.hand = handstate.create_hand(names["hand"])
         self.voice = handstate.create_voice(names["voice"])
         self.voice.write([0.0, 0.0, 0.0, -1.0])
-        self.inbox, writer = SPAWN.Pipe(duplex=False)
-        self.link = ChildLink("vision", str(session_dir), names, Flag(SPAWN), Flag(SPAWN), Flag(SPAWN), Flag(SPAWN),
-                              SPAWN.RawValue("d", 0.0), Outbox(writer))
+        self.signals = SessionSignals.new(SPAWN)
+        self.link, self.inbox = self.signals.link(SPAWN, "vision", session_dir, names)
         self.settings = settings
         self.thread = None
         self.process = None
@@ -58,10 +57,7 @@ class Session:
             if self.error is not None:
                 raise self.error
             assert time.monotonic() < deadline and self.thread.is_alive(), "vision did not say ready"
-        t0 = time.monotonic() + count_in
-        self.link.t0.value = t0
-        self.link.go.set()
-        return t0
+        return self.signals.start_clock(count_in)
 
     def stop(self, timeout: float = 10.0) -> None:
         self.link.stop.set()
