@@ -93,6 +93,7 @@ class Launcher:
         t_start = time.monotonic()
         played = False
         reason, exit_code = "", 0
+        crash = None
         try:
             self.records = [handstate.create_hand(names["hand"]), handstate.create_voice(names["voice"])]
             self.records[1].write([0.0, 0.0, 0.0, -1.0])
@@ -118,6 +119,8 @@ class Launcher:
             self.played_s = max(0.0, min(time.monotonic() - t0_value, end_at))
         except StartFailure as e:
             reason, exit_code = str(e), 2
+        except Exception as e:  # noqa: BLE001 - a bug of ours: stop, and still write what was collected
+            reason, exit_code, crash = f"launcher error: {type(e).__name__}: {e}", 1, e
         finally:
             self._stop_children()
             self._drain_messages()
@@ -127,6 +130,8 @@ class Launcher:
                 signal.signal(sig, h)
         if not played:
             _remove_empty_session(session_dir)
+            if crash is not None:
+                raise crash
             return SessionResult(exit_code or 2, reason or "the session did not start", None, notices=self.notices)
         write_json(session_dir / "session.json", self._session_info(reason, t_start))
         summary = self._reports(session_dir)

@@ -261,3 +261,21 @@ def test_no_speaker_and_no_microphone_still_makes_a_session(no_audio_env, tmp_pa
         assert w.getnframes() / w.getframerate() >= 4.5, "the tone is saved even with no speaker"
     stats = json.loads((folder / "stats.json").read_text())
     assert stats["processes"]["synth"]["mode"] == "clock"
+
+
+def test_a_launcher_bug_mid_session_still_writes_the_reports(pulse, tmp_path, clean_shm, monkeypatch):
+    from game import settings as settings_mod, song as song_mod
+    from game.launcher import Launcher
+
+    def supervise_then_fail(self, t0, end_at, end):
+        time.sleep(2)
+        raise RuntimeError("bug in supervision")
+
+    monkeypatch.setattr(Launcher, "_supervise", supervise_then_fail)
+    s = settings_mod.build({"camera": "demo", "window": False, "out_dir": str(tmp_path)})
+    result = Launcher(s, song_mod.load(s.song), say=lambda _text: None).run()
+    assert result.exit_code == 1
+    assert result.reason == "launcher error: RuntimeError: bug in supervision"
+    info = assert_reports(result.session_dir)
+    assert info["stop_reason"] == result.reason
+    assert all(c["exitcode"] == 0 for c in info["children"].values()), info["children"]
