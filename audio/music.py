@@ -112,27 +112,12 @@ class MusicLog:
 
 
 def run(ctx) -> None:
-    from game.child import ChildFailure
-    from game.song import SongError, load
-    from audio.output import OutputRunner
+    from audio.output import OutputRunner, play_until_stopped
     s = ctx.settings
-    try:
-        song = load(s.song)
-    except SongError as e:
-        raise ChildFailure(str(e)) from None
-    track = render_song(song, s) if s.music_volume > 0 else None
+    track = render_song(ctx.song(), s) if s.music_volume > 0 else None
     log = MusicLog(ctx.session_dir / "music.csv")
     backing = Backing(s, track)
     runner = OutputRunner(ctx, backing, ctx.session_dir / "backing.wav", log, None)
-    try:
-        runner.open()
-        ctx.ready()
-        t0 = ctx.wait_go()
-        if t0 is not None:
-            runner.start(t0)
-            ctx.stopped.wait()
-    finally:
-        runner.finish()
-        log.csv.close()
-        ctx.write_stats(runner.stats() | {"volume": s.music_volume, "resyncs": backing.resyncs, "rendered_s": 0.0 if track is None
-                                          else round(track.size / s.sample_rate, 3)})
+    rendered_s = 0.0 if track is None else round(track.size / s.sample_rate, 3)
+    play_until_stopped(ctx, runner, log,
+                       lambda: {"volume": s.music_volume, "resyncs": backing.resyncs, "rendered_s": rendered_s})

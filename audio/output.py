@@ -241,3 +241,19 @@ class OutputRunner:
                 "underflows_clock": self.underflows_clock,
                 "underflows": max(self.underflows_flag, self.underflows_clock), "ring_overruns": self.overruns,
                 "wav_t_start": self.wav_t_start, "sample_rate": self.rate}
+
+
+def play_until_stopped(ctx, runner: OutputRunner, log, extra_stats) -> None:
+    """An output child's life: open the speaker, say ready, play from t0 until the stop, then always close the
+    files and write the stats (``runner.stats() | extra_stats()``), whatever ended it."""
+    try:
+        runner.open()
+        ctx.ready()
+        t0 = ctx.wait_go()
+        if t0 is not None:
+            runner.start(t0)
+            ctx.stopped.wait()
+    finally:
+        runner.finish()
+        log.csv.close()
+        ctx.write_stats(runner.stats() | extra_stats())

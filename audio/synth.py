@@ -159,31 +159,18 @@ class SynthLog:
 
 
 def run(ctx) -> None:
-    from game.child import ChildFailure
     from game.handstate import attach_hand, attach_voice
-    from game.song import SongError, load
-    from audio.output import OutputRunner
+    from audio.output import OutputRunner, play_until_stopped
     s = ctx.settings
-    try:
-        song = load(s.song)
-    except SongError as e:
-        raise ChildFailure(str(e)) from None
+    song = ctx.song()
     hand = attach_hand(ctx.link.shm["hand"])
     voice = attach_voice(ctx.link.shm["voice"])
     log = SynthLog(ctx.session_dir / "synth.csv")
     engine = Voice(s, PitchMap.for_song(song, s), hand, voice)
     runner = OutputRunner(ctx, engine, ctx.session_dir / "synth.wav", log, NO_SPEAKER)
     try:
-        runner.open()
-        ctx.ready()
-        t0 = ctx.wait_go()
-        if t0 is not None:
-            runner.start(t0)
-            ctx.stopped.wait()
+        play_until_stopped(ctx, runner, log, lambda: {"latency_ms": log.percentiles()})
     finally:
-        runner.finish()
-        log.csv.close()
-        ctx.write_stats(runner.stats() | {"latency_ms": log.percentiles()})
         engine.hand = engine.voice = None
         hand.close()
         voice.close()

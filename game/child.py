@@ -151,6 +151,14 @@ class ChildContext:
         """Seconds since t0 (negative during the count-in)."""
         return time.monotonic() - (self.t0 if self.t0 is not None else float(self.link.t0.value))
 
+    def song(self):
+        """The session's song; a file that does not load is a ChildFailure with the parser's one-line reason."""
+        from game.song import SongError, load
+        try:
+            return load(self.settings.song)
+        except SongError as e:
+            raise ChildFailure(str(e)) from None
+
     # ---- talking to the launcher ----------------------------------------------------------------------------
     def notice(self, text: str) -> None:
         """A one-line message the launcher prints for the player (e.g. 'no microphone: not recording')."""

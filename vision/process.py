@@ -14,7 +14,6 @@ import numpy as np
 from game.child import ChildFailure
 from game.handstate import HAND_FIELDS, attach_hand, attach_voice
 from game.sessionlog import CsvLog
-from game.song import load as load_song
 
 FRAME_COLUMNS = ("frame_index", "t_capture", "capture_ms", "detect_ms", "total_ms", "present", "area", "cx", "cy")
 FLUSH_EVERY = 0.5   # seconds between frames.csv flushes
@@ -33,7 +32,7 @@ def run(ctx) -> None:
     try:
         source = open_source(s.camera, s)
         detector = make_detector(s)
-        song = load_song(s.song)
+        song = ctx.song()
         ok, first, _t = source.read()
         if not ok:
             raise ChildFailure(f"{source.describe()} gave no picture: check it, or try --camera demo")
