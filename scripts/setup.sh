@@ -25,6 +25,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 PY=${PYTHON:-python3}
+if ! $PY -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "setup: handtone needs Python 3.11 or newer; $PY is $($PY --version 2>&1)." >&2
+  echo "setup: on Ubuntu 22.04: apt-get install python3.11 python3.11-venv python3.11-dev, then PYTHON=python3.11 make demo" >&2
+  exit 1
+fi
 if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv with $($PY --version)"
   $PY -m venv .venv
