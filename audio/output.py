@@ -22,6 +22,7 @@ from audio.wavfile import WavWriter
 DRAIN_S = 0.05
 RING_S = 8.0
 DRIFT_ALLOWANCE = 0.0005  # clock-rate mismatch tolerated by the wall-clock check (500 ppm)
+MAX_GAP_S = 60.0          # silence filled into a WAV for one gap at most (a longer one is a broken clock)
 
 
 class OutputRunner:
@@ -59,6 +60,8 @@ class OutputRunner:
         self.wav_path = wav_path
         self.wav: WavWriter | None = None
         self.wav_t_start = None
+        self.wav_frames = 0         # samples in the WAV so far (blocks and filled gaps)
+        self.gaps_s = 0.0           # silence filled in for stalls
         self.underflows_flag = 0
         self.underflows_clock = 0
         self.overruns = 0
@@ -210,11 +213,33 @@ class OutputRunner:
         meta = self.meta[idx]
         if self.wav_t_start is None:
             self.wav_t_start = float(rows[0, 0])
-        self.wav.write(blocks.reshape(-1))
+            self.wav_frames = 0
+        self._write_on_clock(blocks, rows[:, 0])
         self.wav.flush()
         self._check_clock(meta, self.read)
         self.read = written
         self.on_rows(rows)
+
+    def _write_on_clock(self, blocks, t_dac) -> None:
+        """Append blocks so that sample k of the WAV always plays at wav_t_start + k / rate: a block whose DAC time
+        is later than where the WAV has got to (after a stall, a resync, or clock-mode catch-up) is preceded by
+        silence for the gap, so the reports can place the file by its start time alone."""
+        start = 0
+        for k in range(len(t_dac)):
+            due = int(round((float(t_dac[k]) - self.wav_t_start) * self.rate))
+            gap = due - (self.wav_frames + (k - start) * self.block)
+            if gap > self.block // 2:
+                if k > start:
+                    self.wav.write(blocks[start:k].reshape(-1))
+                    self.wav_frames += (k - start) * self.block
+                gap = min(gap, MAX_GAP_S * self.rate)
+                self.wav.write(np.zeros(int(gap), np.float32))
+                self.wav_frames += int(gap)
+                self.gaps_s += gap / self.rate
+                start = k
+        if start < len(t_dac):
+            self.wav.write(blocks[start:].reshape(-1))
+            self.wav_frames += (len(t_dac) - start) * self.block
 
     def _check_clock(self, meta, first_block: int) -> None:
         """Frames delivered vs the wall clock, at each call: a deficit growing by more than a block is a stall."""
@@ -240,7 +265,7 @@ class OutputRunner:
                 "blocks": self.written, "block": self.block, "underflows_flag": self.underflows_flag,
                 "underflows_clock": self.underflows_clock,
                 "underflows": max(self.underflows_flag, self.underflows_clock), "ring_overruns": self.overruns,
-                "wav_t_start": self.wav_t_start, "sample_rate": self.rate}
+                "wav_t_start": self.wav_t_start, "wav_gaps_s": round(self.gaps_s, 3), "sample_rate": self.rate}
 
 
 def play_until_stopped(ctx, runner: OutputRunner, log, extra_stats) -> None:

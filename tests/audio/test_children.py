@@ -155,6 +155,12 @@ def test_a_stalled_synth_counts_an_underflow_by_the_clock(pulse, session):
     assert session.finish() == {"synth": 0}
     st = stats(session, "synth")
     assert st["underflows_clock"] >= 1, st
+    # the WAV stays on the session clock across the stall: the last logged block ends where the WAV ends
+    rate, x = read_wav(session.dir / "synth.wav")
+    rows = read_csv(session.dir / "synth.csv")
+    last_end = rows[-1]["t_dac"] + SETTINGS.block / rate
+    assert abs(st["wav_t_start"] + x.size / rate - last_end) < 1.5 * SETTINGS.block / rate, (st, x.size)
+    assert st["wav_gaps_s"] > 0.3, "the stall's gap is filled with silence"
 
 
 def test_no_audio_device_plays_on_the_clock_and_does_not_record(session, no_audio_env):
