@@ -5,6 +5,7 @@ session never touches a display. The window lives in the vision process because 
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
@@ -19,6 +20,10 @@ TITLE = "handtone"
 BOX_BGR = (0, 255, 0)          # pure green, 3 px: easy to see and to find in a screenshot
 BOX_PX = 3
 AUDIBLE = 0.05                 # voice amplitude above which we call the voice "playing"
+FONT_SCALE = 0.65
+LINE_PX = 24
+PANEL_KEEP = 0.3               # share of the picture left under the text panel: dark enough for white text
+NEXT_WITHIN = 0.3              # a gap this short before the next note still shows that note as the target
 
 
 def display_available() -> bool:
@@ -37,6 +42,23 @@ def display_available() -> bool:
 def ascii_text(text: str) -> str:
     """OpenCV's Hershey fonts draw ASCII only: 'schö-' -> 'scho-'."""
     return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+
+
+def shown_target(song, t: float):
+    """The note to show as target at time t: the sounding one, or in a short gap the next one (no '-' flicker)."""
+    note = song.note_at(t)
+    if note is None:
+        nxt = song.next_note(t)
+        if nxt is not None and nxt.start - t < NEXT_WITHIN:
+            return nxt
+    return note
+
+
+def count_in_text(seconds_left: float | None) -> str:
+    """What the count-in overlay says: 'starting...' before go, then whole seconds until the song starts."""
+    if seconds_left is None:
+        return "starting..."
+    return f"get ready: {max(1, math.ceil(seconds_left - 1e-6))}"
 
 
 class ScoreEstimate:
@@ -101,18 +123,53 @@ class GameWindow:
         if self._last_t is not None:
             self.score.update(t - self._last_t, target_midi, midi, amp)
         self._last_t = t
+        shown = shown_target(self.song, t)
+        shown_midi = None if shown is None or shown.kind == "freestyle" else shown.midi + self.settings.transpose
         lines = [
             f"playing {note_name(midi) if amp > AUDIBLE else '-'}",
-            f"target  {note_name(target_midi) if target_midi is not None else '-'}"
-            + (f"  {ascii_text(target.lyric)}" if target is not None and target.lyric else ""),
+            f"target  {note_name(shown_midi) if shown_midi is not None else '-'}"
+            + (f"  {ascii_text(shown.lyric)}" if shown is not None and shown.lyric else ""),
             f"score   {self.score.score}",
             f"{fps:4.1f} fps",
         ]
-        for i, text in enumerate(lines):
-            org = (10, 26 + 24 * i)
-            cv2.putText(self.view, text, org, cv2.FONT_HERSHEY_SIMPLEX, 0.65, (0, 0, 0), 4, cv2.LINE_AA)
-            cv2.putText(self.view, text, org, cv2.FONT_HERSHEY_SIMPLEX, 0.65, (255, 255, 255), 1, cv2.LINE_AA)
+        self.draw_lines(lines)
+        if t < 0:  # a live camera's pictures before t0: still the count-in
+            self.draw_count_in(-t)
         cv2.imshow(TITLE, self.view)
+        return self.pump()
+
+    def draw_lines(self, lines) -> None:
+        """White text in one pass on a dark translucent panel: crisp whatever the picture behind it.
+
+        (An outline drawn thicker under the text does not line up: in OpenCV 5 thickness changes glyph advance.)"""
+        cv2 = self.cv2
+        widths = [cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, FONT_SCALE, 1)[0][0] for text in lines]
+        x1 = min(self.settings.width, 10 + max(widths) + 10)
+        y1 = min(self.settings.height, 26 + LINE_PX * (len(lines) - 1) + 10)
+        self.darken(0, 0, x1, y1)
+        for i, text in enumerate(lines):
+            cv2.putText(self.view, text, (10, 26 + LINE_PX * i), cv2.FONT_HERSHEY_SIMPLEX, FONT_SCALE,
+                        (255, 255, 255), 1, cv2.LINE_AA)
+
+    def darken(self, x0: int, y0: int, x1: int, y1: int) -> None:
+        part = self.view[y0:y1, x0:x1]
+        self.cv2.convertScaleAbs(part, dst=part, alpha=PANEL_KEEP)
+
+    def draw_count_in(self, seconds_left: float | None) -> None:
+        """A centred panel saying 'starting...' (before go) or 'get ready: N' (whole seconds until t0)."""
+        cv2 = self.cv2
+        text = count_in_text(seconds_left)
+        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 1.2, 2)
+        w, h = self.settings.width, self.settings.height
+        x, y = (w - tw) // 2, (h + th) // 2
+        self.darken(max(0, x - 20), max(0, y - th - 20), min(w, x + tw + 20), min(h, y + base + 20))
+        cv2.putText(self.view, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, 1.2, (255, 255, 255), 2, cv2.LINE_AA)
+
+    def count_in(self, frame, seconds_left: float | None) -> bool:
+        """Before t0: the mirrored first picture with the count-in on it; False once the player asked to quit."""
+        self.cv2.flip(frame, 1, dst=self.view)
+        self.draw_count_in(seconds_left)
+        self.cv2.imshow(TITLE, self.view)
         return self.pump()
 
     def pump(self) -> bool:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from game.settings import Settings
-from game.song import load
+from game.song import load, note_name
 from vision import window as win
 from vision.detector import ClassicDetector
 from vision.handdraw import Painter
@@ -24,6 +24,21 @@ def find(screen: np.ndarray, picture: np.ndarray) -> tuple[float, tuple[int, int
     res = cv2.matchTemplate(screen, picture, cv2.TM_CCOEFF_NORMED)
     _, score, _, loc = cv2.minMaxLoc(res)
     return score, loc
+
+
+def text_line(text: str) -> np.ndarray:
+    """The line as the window should draw it: white Hershey simplex 0.65 on black, alone, 3 px margin (grey)."""
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, win.FONT_SCALE, 1)
+    img = np.zeros((th + base + 6, tw + 6), np.uint8)
+    cv2.putText(img, text, (3, 3 + th), cv2.FONT_HERSHEY_SIMPLEX, win.FONT_SCALE, 255, 1, cv2.LINE_AA)
+    return img
+
+
+def text_readable(screen: np.ndarray, origin, text: str) -> float:
+    """How well the rendered line matches the window's top-left text area (1.0 = exactly as drawn alone)."""
+    ox, oy = origin
+    area = cv2.cvtColor(screen[oy:oy + 130, ox:ox + 330], cv2.COLOR_BGR2GRAY)
+    return find(area, text_line(text))[0]
 
 
 def green_box_found(screen, origin, box, width) -> bool:
@@ -68,6 +83,12 @@ def test_window_shows_mirrored_picture_and_box(xvfb, monkeypatch):
         assert green_box_found(screen, (ox, oy), detection.hand.box, settings.width)
         # nothing green where there is no box: the room's top-right corner in the mirrored view is plain wall/shelf
         assert not green_box_found(screen, (ox, oy), (20, 200, 100, 100), settings.width)
+        # the text is crisp: each line matches the same line rendered alone (a misaligned outline ghosts it)
+        song = load(settings.song)
+        target = win.shown_target(song, 3.0)
+        for text in ("playing -", f"target  {note_name(target.midi + settings.transpose)}", "30.0 fps"):
+            score = text_readable(screen, (ox, oy), text)
+            assert score > 0.9, f"{text!r} is not readable on screen (match {score:.2f})"
     finally:
         w.close()
 
@@ -90,3 +111,19 @@ def test_score_estimate():
     s.update(0.5, None, 64.0, 0.8)  # no target: does not count
     s.update(0.5, 64, 64.0, 0.0)    # silent: miss
     assert s.score == round(10000 * 0.5 / 1.5)
+
+
+def test_target_kept_through_short_gaps():
+    """Between two notes (a gap of ~0.05 s) the window keeps showing a target instead of flickering to '-'."""
+    song = load("twinkle")
+    a, b = song.notes[0], song.notes[1]
+    t = (a.end + b.start) / 2
+    assert b.start - a.end < win.NEXT_WITHIN and song.note_at(t) is None
+    assert win.shown_target(song, t) is b
+    assert win.shown_target(song, a.start + 0.01) is a
+
+
+def test_count_in_text():
+    assert win.count_in_text(None) == "starting..."
+    assert win.count_in_text(2.4) == "get ready: 3"
+    assert win.count_in_text(0.2) == "get ready: 1"
