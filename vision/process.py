@@ -30,10 +30,12 @@ def run(ctx) -> None:
     source = window = log = None
     loop = None
     try:
-        source = open_source(s.camera, s)
+        source = open_source(s.camera, s, stop=ctx.stopped)
         detector = make_detector(s)
         song = ctx.song()
         ok, first, _t = source.read()
+        if not ok and ctx.stopped.is_set():
+            return  # stopped while waiting for the first picture: just the stats (finally)
         if not ok:
             raise ChildFailure(f"{source.describe()} gave no picture: check it, or try --camera demo")
         detector.detect(first)  # warm up (first call allocates) and learn the background from the first picture
@@ -57,13 +59,13 @@ def run(ctx) -> None:
                       "detector": s.detector, "window": window is not None})
         if log is not None:
             log.close()
+        ctx.write_stats(stats)  # before closing the source: a stalled stream's close() may wait (launcher SIGTERMs)
         if window is not None:
             window.close()
         if source is not None:
             source.close()
         hand_rec.close()
         voice_rec.close()
-        ctx.write_stats(stats)
 
 
 class VisionLoop:

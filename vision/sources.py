@@ -98,8 +98,9 @@ class FileSource(FrameSource):
 class LiveSource(FrameSource):
     """A webcam or a network stream; a thread keeps only the newest frame."""
 
-    def __init__(self, cap, settings, label: str):
+    def __init__(self, cap, settings, label: str, stop=None):
         self.cap = cap
+        self._stop = stop      # a threading.Event (e.g. ctx.stopped): read() gives up at once when it is set
         self.label = label
         self.width, self.height = settings.width, settings.height
         self.fps = _fps(cap, settings.fps)
@@ -110,31 +111,39 @@ class LiveSource(FrameSource):
         self._taken = 0        # seq of the last frame handed out
         self._ended = False
         self._closing = False
+        self._released = False
         self.missed = 0
         self._thread = threading.Thread(target=self._pump, name="camera-reader", daemon=True)
         self._thread.start()
 
     def _pump(self) -> None:
-        while not self._closing:
-            ok, frame = self.cap.read()
-            t = time.monotonic()
-            with self._cond:
-                if not ok:
-                    self._ended = True
+        try:
+            while not self._closing:
+                ok, frame = self.cap.read()
+                t = time.monotonic()
+                with self._cond:
+                    if not ok:
+                        self._ended = True
+                        self._cond.notify_all()
+                        return
+                    if self._seq > self._taken:
+                        self.missed += 1   # the previous frame was never taken: the loop was busy
+                    self._frame, self._t = frame, t
+                    self._seq += 1
                     self._cond.notify_all()
-                    return
-                if self._seq > self._taken:
-                    self.missed += 1   # the previous frame was never taken: the loop was busy
-                self._frame, self._t = frame, t
-                self._seq += 1
-                self._cond.notify_all()
+        finally:
+            with self._cond:
+                if self._closing and not self._released:  # close() gave up waiting for us: release it now
+                    self.cap.release()
+                    self._released = True
 
     def read(self, timeout: float = READ_TIMEOUT_MS / 1000.0):
+        """The next newer frame; (False, None, t) after ``timeout``, at the end, or within 0.1 s of a stop."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while self._seq == self._taken and not self._ended:
                 left = deadline - time.monotonic()
-                if left <= 0:
+                if left <= 0 or (self._stop is not None and self._stop.is_set()):
                     return False, None, time.monotonic()
                 self._cond.wait(min(left, 0.1))
             if self._seq == self._taken:   # ended and nothing new
@@ -150,10 +159,18 @@ class LiveSource(FrameSource):
     def describe(self) -> str:
         return f"{self.label} ({self.fps:g} fps)"
 
-    def close(self) -> None:
-        self._closing = True
-        self._thread.join(timeout=2.0)
-        self.cap.release()
+    def close(self, timeout: float = 2.0) -> None:
+        """Stop the reader. The capture is released only once the reader is out of cap.read() (releasing it under
+        a running read is a use-after-free): if the reader is still stuck after ``timeout``, it releases the
+        capture itself when its read returns, or process exit does."""
+        with self._cond:
+            self._closing = True
+        self._thread.join(timeout=timeout)
+        if not self._thread.is_alive():
+            with self._cond:
+                if not self._released:
+                    self.cap.release()
+                    self._released = True
 
 
 @contextlib.contextmanager
@@ -168,7 +185,7 @@ def _quiet_opencv():
         log.setLogLevel(old)
 
 
-def open_camera(index: int, settings) -> LiveSource:
+def open_camera(index: int, settings, stop=None) -> LiveSource:
     with _quiet_opencv():
         cap = cv2.VideoCapture(index)
     if not cap.isOpened():
@@ -178,10 +195,10 @@ def open_camera(index: int, settings) -> LiveSource:
     cap.set(cv2.CAP_PROP_FRAME_WIDTH, settings.width)
     cap.set(cv2.CAP_PROP_FRAME_HEIGHT, settings.height)
     cap.set(cv2.CAP_PROP_FPS, settings.fps)
-    return LiveSource(cap, settings, f"camera {index}")
+    return LiveSource(cap, settings, f"camera {index}", stop)
 
 
-def open_stream(url: str, settings) -> LiveSource:
+def open_stream(url: str, settings, stop=None) -> LiveSource:
     with _quiet_opencv():
         cap = cv2.VideoCapture(url, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, OPEN_TIMEOUT_MS,
                                                      cv2.CAP_PROP_READ_TIMEOUT_MSEC, READ_TIMEOUT_MS])
@@ -190,17 +207,19 @@ def open_stream(url: str, settings) -> LiveSource:
         raise ChildFailure(f"cannot open stream {url}: check the URL and that the camera server is running, "
                            f"or try --camera demo, a camera index, or a video file")
     cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
-    return LiveSource(cap, settings, f"stream {url}")
+    return LiveSource(cap, settings, f"stream {url}", stop)
 
 
-def open_source(spec: str, settings) -> FrameSource:
-    """A webcam index ("0"), a video file path, a stream URL (http://, https://, rtsp://...), or "demo"."""
+def open_source(spec: str, settings, stop=None) -> FrameSource:
+    """A webcam index ("0"), a video file path, a stream URL (http://, https://, rtsp://...), or "demo".
+
+    ``stop`` (a threading.Event, e.g. ctx.stopped) lets a live source's read() return at once when the session ends."""
     spec = str(spec).strip()
     if spec == "demo":
         from vision.democlip import demo_clip_path
         return FileSource(demo_clip_path(settings), settings, label=f"demo clip of {settings.song}")
     if spec.isdigit():
-        return open_camera(int(spec), settings)
+        return open_camera(int(spec), settings, stop)
     if "://" in spec:
-        return open_stream(spec, settings)
+        return open_stream(spec, settings, stop)
     return FileSource(Path(spec).expanduser(), settings)

@@ -15,7 +15,7 @@ from game.pitchmap import PitchMap
 from game.sessionlog import read_csv
 from game.settings import Settings
 from game.song import load
-from visionkit import Session
+from visionkit import MjpegServer, Session
 from standins import require_tool
 from vision.handdraw import Painter
 from vision.process import FRAME_COLUMNS, run
@@ -127,3 +127,29 @@ def test_window_q_key_quits(tmp_path, xvfb, monkeypatch):
         ses.close()
     assert ("end", "vision", "player quit (q)") in messages
     assert stats_of(tmp_path)["window"] is True
+
+
+def test_stalled_stream_still_writes_stats_promptly(tmp_path):
+    """A camera stream that stalls mid-session: on stop, stats-vision.json is written at once (the launcher SIGTERMs
+    a child after 4 s), not after the 5 s read timeout plus the reader's 2 s join."""
+    server = MjpegServer(lambda i: np.full((480, 640, 3), 90, np.uint8), fps=30.0, stall_after=40)
+    ses = Session(tmp_path, Settings(camera=server.url, window=False)).start(run)
+    try:
+        ses.go(count_in=0.2)
+        deadline = time.monotonic() + 10
+        while server.sent < 40 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)   # stalled now: vision waits in read()
+        ses.link.stop.set()
+        t = time.monotonic()
+        while not (tmp_path / "stats-vision.json").exists() and time.monotonic() - t < 5:
+            time.sleep(0.02)
+        waited = time.monotonic() - t
+        ses.stop()
+    finally:
+        ses.close()
+        server.stop()
+    assert ses.error is None
+    assert waited < 1.0, f"stats-vision.json came {waited:.1f} s after stop"
+    st = stats_of(tmp_path)
+    assert st["frames"] >= 20 and "stream" in st["source"]

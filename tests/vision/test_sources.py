@@ -1,7 +1,6 @@
 """Frame sources: a video file, an HTTP MJPEG stream served here on 127.0.0.1, and clear failures."""
 from __future__ import annotations
 
-import http.server
 import threading
 import time
 
@@ -14,6 +13,7 @@ from game.settings import Settings
 from vision.detector import ClassicDetector
 from vision.handdraw import Painter
 from vision.sources import open_source
+from visionkit import MjpegServer
 
 SETTINGS = Settings(camera="demo", width=640, height=480)
 
@@ -69,46 +69,6 @@ def test_missing_file_and_camera_say_what_to_do(tmp_path):
         open_source("http://127.0.0.1:9/cam.mjpg", SETTINGS)
 
 
-class MjpegServer:
-    """A tiny camera server: multipart/x-mixed-replace JPEGs at ``fps``, each frame from ``make(i)``."""
-
-    def __init__(self, make, fps=30.0):
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *_):
-                pass
-
-            def do_GET(self):
-                self.send_response(200)
-                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
-                self.end_headers()
-                i = 0
-                try:
-                    while not server.stopping.is_set():
-                        jpg = cv2.imencode(".jpg", make(i), [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
-                        self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\n"
-                                         + f"Content-Length: {len(jpg)}\r\n\r\n".encode() + jpg + b"\r\n")
-                        server.sent += 1
-                        i += 1
-                        time.sleep(1.0 / fps)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-        self.sent = 0
-        self.stopping = threading.Event()
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/cam.mjpg"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self):
-        self.stopping.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 def test_http_mjpeg_stream():
     painter = Painter(640, 480)
     room = painter.paint(None).copy()
@@ -151,4 +111,34 @@ def test_stream_hands_out_newest_frame():
         assert src.missed >= 5
     finally:
         src.close()
+        server.stop()
+
+
+def test_stalled_stream_stop_and_close():
+    """A stream that stalls: read() returns within 0.1 s of the stop event (not after the 5 s read timeout), and
+    close() does not release the capture while the reader is still inside cap.read(); the reader releases it."""
+    server = MjpegServer(lambda i: np.full((480, 640, 3), 100, np.uint8), fps=30.0, stall_after=5)
+    stop = threading.Event()
+    src = open_source(server.url, SETTINGS, stop=stop)
+    try:
+        ok, _, _ = src.read()
+        assert ok
+        deadline = time.monotonic() + 5
+        while server.sent < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        src.read(timeout=0.2)   # take whatever arrived before the stall
+        threading.Timer(0.3, stop.set).start()
+        t = time.monotonic()
+        ok, _, _ = src.read()
+        assert not ok and time.monotonic() - t < 0.8, "read() did not notice the stop"
+        t = time.monotonic()
+        src.close(timeout=0.5)
+        assert time.monotonic() - t < 1.5
+        assert src._thread.is_alive(), "the reader should still be stuck in the stalled stream's read"
+        assert not src._released, "the capture was released under a running read"
+        server.release.set()
+        src._thread.join(10)
+        assert not src._thread.is_alive() and src._released, "the reader did not release the capture when done"
+    finally:
         server.stop()
