@@ -144,8 +144,16 @@ def open_stream(pa, settings, kind: str, callback, fmt=None, channels: int = 1):
     """
     spec = settings.input_device if kind == "input" else settings.output_device
     index = choose_device(pa, spec, kind)
+    if index is None and spec:
+        # the player named a device: playing on without it would hide a typo behind "no speaker"
+        from game.child import ChildFailure
+        found = [f"{i}: {pa.get_device_info_by_index(i)['name']}" for i in range(pa.get_device_count())
+                 if _channels(pa.get_device_info_by_index(i), kind) > 0]
+        option = "--input-device" if kind == "input" else "--output-device"
+        raise ChildFailure(f"no {kind} device matching {spec!r}: give {option} an index or part of a name of: "
+                           f"{', '.join(found) or 'none found'}")
     if index is None:
-        return None, f"no {kind} device" + (f" matching {spec!r}" if spec else "")
+        return None, f"no {kind} device"
     info = pa.get_device_info_by_index(index)
     kwargs = dict(format=fmt if fmt is not None else pyaudio.paFloat32, channels=channels,
                   rate=int(settings.sample_rate), frames_per_buffer=int(settings.block),

@@ -187,16 +187,18 @@ class OutputRunner:
             self._clock_thread.join(2.0)
         if self._drain_thread is not None:
             self._drain_thread.join(2.0)
-        if self.wav is not None:
-            self.drain()
-            self.wav.close()
-        if self.pa is not None:
-            self.pa.terminate()
-            self.pa = None
+        try:
+            if self.wav is not None and self.ctx.drain_error is None:
+                self.drain()
+        finally:
+            if self.wav is not None:
+                self.wav.close()
+            if self.pa is not None:
+                self.pa.terminate()
+                self.pa = None
 
     def _drain_loop(self) -> None:
-        while not self.ctx.stopped.wait(DRAIN_S):
-            self.drain()
+        self.ctx.drain_until_stopped(self.drain, DRAIN_S)
 
     def drain(self) -> None:
         written = self.written
@@ -279,6 +281,8 @@ def play_until_stopped(ctx, runner: OutputRunner, log, extra_stats) -> None:
             runner.start(t0)
             ctx.stopped.wait()
     finally:
-        runner.finish()
-        log.csv.close()
-        ctx.write_stats(runner.stats() | extra_stats())
+        try:
+            runner.finish()
+        finally:
+            log.csv.close()
+            ctx.write_stats(runner.stats() | extra_stats() | {"write_error": ctx.drain_error})

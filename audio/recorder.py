@@ -143,8 +143,7 @@ class Recorder:
             self.levels.flush()
 
     def writer_loop(self) -> None:
-        while not self.ctx.stopped.wait(DRAIN_S):
-            self.drain()
+        self.ctx.drain_until_stopped(self.drain, DRAIN_S)
 
     def close(self) -> None:
         if self.stream is not None:
@@ -178,7 +177,8 @@ def run(ctx) -> None:
                 rec.wav.close()
                 rec.wav.path.unlink(missing_ok=True)
                 rec.wav = None
-            ctx.notice(NO_MIC)
+            if not ctx.stopped.is_set():  # a start cancelled while the microphone warmed up is not "no microphone"
+                ctx.notice(NO_MIC)
         ctx.ready()
         writer = None
         if ok:
@@ -193,10 +193,15 @@ def run(ctx) -> None:
             writer.join(2.0)
     finally:
         rec.close()
-        if ok:
-            rec.drain()
-            rec.wav.close()
-            if rec.levels is not None:
-                rec.levels.close()
-        extra = {} if ok else {"no_device_reason": getattr(rec, "reason", None)}
-        ctx.write_stats(rec.stats() | {"status": "done"} | extra)
+        try:
+            if ok:
+                try:
+                    if ctx.drain_error is None:
+                        rec.drain()
+                finally:
+                    rec.wav.close()
+                    if rec.levels is not None:
+                        rec.levels.close()
+        finally:
+            extra = {} if ok else {"no_device_reason": getattr(rec, "reason", None)}
+            ctx.write_stats(rec.stats() | {"status": "done", "write_error": ctx.drain_error} | extra)

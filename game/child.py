@@ -82,6 +82,7 @@ class ChildLink:
     end: Any             # Flag: a child asks to end the session (window quit, file camera ended)
     t0: Any              # multiprocessing RawValue('d'): t0 on time.monotonic()
     messages: Any        # Outbox (anything with put()) of (kind, child, text): notice | end | error
+    spawned_at: float = 0.0  # time.monotonic() when the launcher started the process (start-up counts from here)
 
 
 @dataclass
@@ -117,9 +118,10 @@ class ChildContext:
         self.link = link
         self.session_dir = Path(link.session_dir)
         self.t0: float | None = None
-        self.started = time.monotonic()
+        self.started = link.spawned_at or time.monotonic()
         self.startup_s: float | None = None
         self.stopped = threading.Event()
+        self.drain_error: str | None = None   # set when a drain thread could not write (see drain_until_stopped)
         self._watch = threading.Thread(target=self._watch_stop, name=f"{name}-stopwatch", daemon=True)
         self._watch.start()
 
@@ -158,6 +160,17 @@ class ChildContext:
             return load(self.settings.song)
         except SongError as e:
             raise ChildFailure(str(e)) from None
+
+    def drain_until_stopped(self, drain, every: float) -> None:
+        """Call ``drain`` every ``every`` seconds until the stop (a drain thread's body). A failure (disk full,
+        say) ends the session with the reason, instead of killing the thread unseen while the game plays on."""
+        while not self.stopped.wait(every):
+            try:
+                drain()
+            except Exception as e:  # noqa: BLE001 - reported to the player, then this thread ends
+                self.drain_error = f"{type(e).__name__}: {e}"
+                self.end_session(f"{self.name} cannot write its files ({self.drain_error})")
+                return
 
     # ---- talking to the launcher ----------------------------------------------------------------------------
     def notice(self, text: str) -> None:

@@ -27,19 +27,19 @@ def _session_options(p: argparse.ArgumentParser, demo: bool) -> None:
         p.add_argument("--camera", metavar="SRC",
                        help="webcam index (0, 1, ...), a video file, a stream URL (http://, rtsp://), or 'demo' "
                             "(default: 0)")
-        p.add_argument("--song", metavar="NAME|PATH",
-                       help=f"a bundled song ({', '.join(song_mod.available_songs())}) or a song file "
-                            f"(default: {song_mod.DEMO_SONG})")
+    p.add_argument("--song", metavar="NAME|PATH",
+                   help=f"a bundled song ({', '.join(song_mod.available_songs())}) or a song file "
+                        f"(default: {song_mod.DEMO_SONG})")
     p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this many seconds")
     p.add_argument("--out", dest="out_dir", metavar="DIR", help="where session folders go (default: sessions/)")
     p.add_argument("--no-window", dest="window", action="store_const", const=False,
                    help="no game window (headless); the default shows one when a display is there")
     p.add_argument("--difficulty", choices=list(settings_mod.DIFFICULTIES),
                    help="hit tolerance: easy +-2, medium +-1, hard +-0.5 semitones (default: medium)")
-    p.add_argument("--player", help="the player's name on the scorecard")
-    p.add_argument("--music-volume", type=float, metavar="0..1", help="backing track volume (0 mutes it)")
-    p.add_argument("--synth-volume", type=float, metavar="0..1", help="the hand tone's volume")
-    p.add_argument("--transpose", type=int, metavar="SEMITONES", help="move the song up or down")
+    p.add_argument("--player", help="the player's name on the scorecard (default: Player)")
+    p.add_argument("--music-volume", type=float, metavar="0..1", help="backing track volume, 0 mutes it (default 0.5)")
+    p.add_argument("--synth-volume", type=float, metavar="0..1", help="the hand tone's volume (default 0.6)")
+    p.add_argument("--transpose", type=int, metavar="SEMITONES", help="move the song up or down (default 0)")
     p.add_argument("--block", type=int, metavar="FRAMES", help="audio frames per callback (default 256)")
     p.add_argument("--input-device", metavar="INDEX|NAME", help="microphone: index or part of its name")
     p.add_argument("--output-device", metavar="INDEX|NAME", help="speaker: index or part of its name")
@@ -57,16 +57,16 @@ def parser() -> argparse.ArgumentParser:
                           "pitch, the song plays, the microphone records; reports are written when it ends "
                           "(song end, --duration, q or Esc in the window, Ctrl-C).")
     _session_options(play, demo=False)
-    demo = sub.add_parser("demo", help="play the demo song with the built-in demo camera clip",
-                          description="Same as `play --camera demo --song ode_to_joy`: a synthetic hand plays the "
-                          "demo song, so a whole session runs without a camera.")
+    demo = sub.add_parser("demo", help="play with the built-in demo camera clip (no camera needed)",
+                          description="Same as `play --camera demo`: a synthetic hand plays the song (default "
+                          f"{song_mod.DEMO_SONG}), so a whole session runs without a camera.")
     _session_options(demo, demo=True)
     peek = sub.add_parser("peek", help="print a running session's hand state live",
                           description="Attach to a running session's hand-state shared memory (read only) and "
                           "print it live. Without NAME, the newest running session.")
     peek.add_argument("name", nargs="?", help="the shared-memory name (e.g. handtone-1234-hand) or the session's "
                       "launcher pid")
-    peek.add_argument("--count", type=int, help="print this many lines, then exit")
+    peek.add_argument("--count", type=int, help="print this many lines, then exit (default: until Ctrl-C)")
     peek.add_argument("--interval", type=float, default=0.1, help="seconds between lines (default 0.1)")
     return top
 
@@ -75,7 +75,6 @@ def _settings_from(args: argparse.Namespace, demo: bool):
     cli = {k: v for k, v in vars(args).items() if k not in ("command",)}
     if demo:
         cli["camera"] = "demo"
-        cli["song"] = song_mod.DEMO_SONG
     return settings_mod.build(cli)
 
 

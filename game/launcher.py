@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import re
+import os
+import resource
 import signal
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 from multiprocessing.connection import wait as wait_connections
@@ -50,7 +53,8 @@ def _say(text: str) -> None:
 
 
 def new_session_dir(out_dir: str | Path, song: Song) -> Path:
-    slug = re.sub(r"[^a-z0-9]+", "-", song.title.lower()).strip("-") or "song"
+    ascii_title = unicodedata.normalize("NFKD", song.title).encode("ascii", "ignore").decode()  # Frère -> Frere
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-") or "song"
     base = Path(out_dir) / f"{datetime.now():%Y%m%d-%H%M%S}-{slug}"
     path, n = base, 1
     while path.exists():
@@ -76,6 +80,8 @@ class Launcher:
         self.end_reason: str | None = None
         self.records = []
         self.inboxes = {}   # read end of each child's pipe -> child name
+        self.all_ready_s = None
+        self.played_s = 0.0
         self.signals: SessionSignals | None = None
 
     # ---- signals ------------------------------------------------------------------------------------------
@@ -91,6 +97,8 @@ class Launcher:
         session_dir = new_session_dir(s.out_dir, self.song)
         names = handstate.segment_names()
         t_start = time.monotonic()
+        self.started = datetime.now().astimezone().isoformat(timespec="seconds")
+        t0_value = None
         played = False
         reason, exit_code = "", 0
         crash = None
@@ -102,40 +110,59 @@ class Launcher:
                 link, reader = signals.link(ctx, name, session_dir, names)
                 proc = ctx.Process(target=child_main, args=(name, target, s, link), name=f"handtone-{name}")
                 self.links[name] = link
-                self.started_at[name] = time.monotonic()
+                self.started_at[name] = link.spawned_at = time.monotonic()
                 proc.start()
                 link.messages.conn.close()  # the child holds the only write end: its death closes the pipe
                 self.inboxes[reader] = name
                 self.procs[name] = proc
             self._wait_ready()
+            self.all_ready_s = round(time.monotonic() - t_start, 3)
             t0_value = signals.start_clock(s.count_in)
             played = True
-            self.played_s = 0.0
             write_json(session_dir / "session.json", self._session_info("running", t_start))
             end_at = self.song.duration + s.tail if s.duration is None else s.duration
-            self.say(f"playing {self.song.title} ({end_at:.0f} s) after a {s.count_in:g} s count-in; "
+            length = (f"{self.song.duration:.0f} s" if s.duration is None else
+                      f"{min(s.duration, self.song.duration):.0f} of {self.song.duration:.0f} s")
+            self.say(f"playing {self.song.title} ({length}) after a {s.count_in:g} s count-in; "
                      f"session folder {session_dir}")
             reason, exit_code = self._supervise(t0_value, end_at, signals.end)
-            self.played_s = max(0.0, min(time.monotonic() - t0_value, end_at))
         except StartFailure as e:
             reason, exit_code = str(e), 2
         except Exception as e:  # noqa: BLE001 - a bug of ours: stop, and still write what was collected
             reason, exit_code, crash = f"launcher error: {type(e).__name__}: {e}", 1, e
         finally:
+            if played:
+                self.played_s = max(0.0, min(time.monotonic() - t0_value, end_at))
             self._stop_children()
             self._drain_messages()
             for rec in self.records:
                 rec.close()
-            for sig, h in old_handlers.items():
-                signal.signal(sig, h)
         if not played:
+            self._restore(old_handlers)
             _remove_empty_session(session_dir)
             if crash is not None:
                 raise crash
             return SessionResult(exit_code or 2, reason or "the session did not start", None, notices=self.notices)
         write_json(session_dir / "session.json", self._session_info(reason, t_start))
-        summary = self._reports(session_dir)
+        self._write_stats(session_dir, t_start)
+        try:
+            summary = self._reports(session_dir)  # Ctrl-C meanwhile only sets signal_reason: the reports finish
+        finally:
+            self._restore(old_handlers)
         return SessionResult(exit_code, reason, session_dir, summary, self.notices)
+
+    @staticmethod
+    def _restore(handlers: dict) -> None:
+        for sig, h in handlers.items():
+            signal.signal(sig, h)
+
+    def _write_stats(self, session_dir: Path, t_start: float) -> None:
+        """stats-launcher.json, like the children's: start-up is launcher start to every child ready."""
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        write_json(session_dir / "stats-launcher.json", {
+            "process": "launcher", "pid": os.getpid(), "startup_s": self.all_ready_s,
+            "cpu_s": round(usage.ru_utime + usage.ru_stime, 3), "max_rss_mb": round(usage.ru_maxrss / 1024, 1),
+            "children_startup_s": {k: round(v, 3) for k, v in self.startup.items()}})
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.settings.ready_timeout
@@ -220,7 +247,7 @@ class Launcher:
         return {
             "song": self.song.title, "artist": self.song.artist, "song_path": self.song.path,
             "player": s.player, "difficulty": s.difficulty, "tolerance": s.tolerance,
-            "started": datetime.now().astimezone().isoformat(timespec="seconds"),
+            "started": self.started, "transpose": s.transpose,
             "stop_reason": reason, "duration_s": round(getattr(self, "played_s", 0.0), 3),
             "count_in_s": s.count_in, "camera": s.camera, "launcher_s": round(time.monotonic() - t_start, 3),
             "children": {name: {"pid": p.pid, "exitcode": p.exitcode,

@@ -15,6 +15,7 @@ from typing import Mapping
 ROOT = Path(__file__).resolve().parent.parent
 DIFFICULTIES = {"easy": 2.0, "medium": 1.0, "hard": 0.5}  # hit tolerance in semitones
 SECURITIES = ("starttls", "ssl", "none")
+DETECTORS = ("classic",)
 
 
 class SettingsError(ValueError):
@@ -84,10 +85,14 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
+_TYPE_WORDS = {"bool": "yes/no value", "int": "whole number", "float": "number", "float | None": "number"}
+
+
 def _coerce(name: str, typ, raw):
     if raw is None:
         return None
     text = str(raw).strip()
+    word = _TYPE_WORDS.get(getattr(typ, "__name__", typ), str(typ))
     try:
         if typ in (bool, "bool"):
             if isinstance(raw, bool):
@@ -102,7 +107,7 @@ def _coerce(name: str, typ, raw):
         if typ in (float, "float", "float | None"):
             return float(raw)
     except ValueError:
-        raise SettingsError(f"{name}: {text!r} is not a valid {getattr(typ, '__name__', typ)}") from None
+        raise SettingsError(f"{name}: {text!r} is not a {word}") from None
     return raw if not isinstance(raw, str) else text
 
 
@@ -119,19 +124,27 @@ def build(cli: Mapping | None = None, environ: Mapping[str, str] | None = None) 
     cli = dict(cli or {})
     environ = dict(os.environ if environ is None else environ)
     env = _env_file(environ) | environ  # the real environment wins over the file
-    values = {}
+    values, sources = {}, {}
     for f in fields(Settings):
         if f.name == "smtp":
             continue
+        key = f"HANDTONE_{f.name.upper()}"
         if cli.get(f.name) is not None:
-            raw = cli[f.name]
+            raw, name = cli[f.name], "--" + f.name.replace("_", "-")
         else:
-            raw = env.get(f"HANDTONE_{f.name.upper()}")
+            raw, name = env.get(key), f"{key} (from {'the environment' if key in environ else '.env'})"
         if raw is not None:
-            values[f.name] = _coerce(f.name, f.type, raw)
+            values[f.name] = _coerce(name, f.type, raw)
+            sources[f.name] = name
     values["smtp"] = _smtp(env)
     settings = Settings(**values)
-    validate(settings)
+    try:
+        validate(settings)
+    except SettingsError as e:
+        field_name = getattr(e, "field", None)
+        if field_name in sources and not sources[field_name].startswith("--"):
+            raise SettingsError(f"{e} [set by {sources[field_name]}]") from None
+        raise
     return settings
 
 
@@ -151,25 +164,32 @@ def _smtp(env: Mapping[str, str]) -> SmtpSettings:
     )
 
 
+def _bad(field_name: str, text: str) -> SettingsError:
+    e = SettingsError(text)
+    e.field = field_name
+    return e
+
+
 def validate(s: Settings) -> None:
     if s.difficulty not in DIFFICULTIES:
-        raise SettingsError(f"difficulty must be one of {', '.join(DIFFICULTIES)}, got {s.difficulty!r}")
+        raise _bad("difficulty", f"difficulty must be one of {', '.join(DIFFICULTIES)}, got {s.difficulty!r}")
     for name in ("music_volume", "synth_volume"):
         v = getattr(s, name)
         if not 0.0 <= v <= 1.0:
-            raise SettingsError(f"{name.replace('_', '-')} must be between 0 and 1, got {v}")
-    if s.latency not in ("low", "high"):
-        try:
-            if float(s.latency) <= 0:
-                raise ValueError
-        except ValueError:
-            raise SettingsError(f"latency must be low, high or milliseconds, got {s.latency!r}") from None
+            raise _bad(name, f"{name.replace('_', '-')} must be between 0 and 1, got {v}")
+    if s.latency != "low":
+        # PyAudio 0.2.14 passes no suggested latency to PortAudio: only the device's low latency is reachable
+        raise _bad("latency", f"latency {s.latency!r} is not available yet: only 'low' (the device's low latency)")
     if not 32 <= s.block <= 4096:
-        raise SettingsError(f"block must be 32..4096 frames, got {s.block}")
+        raise _bad("block", f"block must be 32..4096 frames, got {s.block}")
     if s.duration is not None and s.duration <= 0:
-        raise SettingsError(f"duration must be positive, got {s.duration}")
+        raise _bad("duration", f"duration must be positive, got {s.duration}")
+    if not 0.0 <= s.count_in <= 30.0:
+        raise _bad("count_in", f"count-in must be 0..30 seconds, got {s.count_in}")
+    if s.detector not in DETECTORS:
+        raise _bad("detector", f"detector {s.detector!r} does not exist: use one of {', '.join(DETECTORS)}")
     if not 0.0 < s.area_far < s.area_near <= 1.0:
-        raise SettingsError(f"need 0 < area-far < area-near <= 1, got {s.area_far}, {s.area_near}")
+        raise _bad("area_far", f"need 0 < area-far < area-near <= 1, got {s.area_far}, {s.area_near}")
     if s.smtp.security not in SECURITIES:
         raise SettingsError(f"SMTP_SECURITY must be one of {', '.join(SECURITIES)}, got {s.smtp.security!r}")
     if s.smtp.host and not s.smtp.to:

@@ -64,7 +64,8 @@ class SeqlockRecord:
         buf = shm.buf
         self._seq = np.ndarray((1,), dtype="<u8", buffer=buf, offset=0)
         self._values = np.ndarray((len(self.fields),), dtype="<f8", buffer=buf, offset=HEADER_BYTES)
-        self._scratch = np.zeros(len(self.fields), dtype="<f8")
+        self._scratch = np.zeros(len(self.fields), dtype="<f8")   # read()'s snapshot
+        self._snap = np.zeros(len(self.fields), dtype="<f8")      # read_into's copy, committed only when whole
 
     # ---- life cycle -------------------------------------------------------------------------------------------
     @classmethod
@@ -117,16 +118,19 @@ class SeqlockRecord:
     def read_into(self, out: np.ndarray, max_tries: int = 1000) -> bool:
         """Copy a consistent snapshot into ``out`` (float64, len(fields)); no allocation of arrays.
 
-        Returns False when no consistent snapshot was seen within ``max_tries`` (a writer stuck mid-write).
+        Returns False, leaving ``out`` as it was (the caller's last good snapshot), when no consistent snapshot was
+        seen within ``max_tries`` (a writer preempted or stuck mid-write).
         """
         seq = self._seq
         values = self._values
+        snap = self._snap
         for _ in range(max_tries):
             s1 = int(seq[0])
             if s1 & 1:
                 continue
-            np.copyto(out, values)
+            np.copyto(snap, values)
             if int(seq[0]) == s1:
+                np.copyto(out, snap)
                 return True
         return False
 

@@ -290,3 +290,14 @@ def test_a_launcher_bug_mid_session_still_writes_the_reports(pulse, tmp_path, cl
     info = assert_reports(result.session_dir)
     assert info["stop_reason"] == result.reason
     assert all(c["exitcode"] == 0 for c in info["children"].values()), info["children"]
+
+
+@pytest.mark.parametrize("option,kind", [("--output-device", "output"), ("--input-device", "input")])
+def test_a_named_audio_device_that_is_not_there_fails_at_start(pulse, tmp_path, clean_shm, option, kind):
+    proc = run_app("demo", "--no-window", option, "no-such-device", "--out", tmp_path, timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"handtone: error: no {kind} device matching 'no-such-device': give {option}")
+    assert "pulse" in last, "the message lists the devices there are"
+    assert "no microphone" not in proc.stdout, "a cancelled start is not a missing microphone"
+    assert not any(tmp_path.iterdir())

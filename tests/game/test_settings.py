@@ -25,8 +25,10 @@ def test_settings_are_frozen():
 @pytest.mark.parametrize("cli,message", [
     ({"difficulty": "insane"}, "difficulty must be one of"),
     ({"music_volume": 2}, "music-volume must be between 0 and 1"),
-    ({"latency": "fast"}, "latency must be low, high or milliseconds"),
-    ({"block": "many"}, "block: 'many' is not a valid int"),
+    ({"latency": "high"}, "latency 'high' is not available yet"),
+    ({"block": "many"}, "--block: 'many' is not a whole number"),
+    ({"count_in": -1}, "count-in must be 0..30 seconds"),
+    ({"detector": "magic"}, "detector 'magic' does not exist: use one of classic"),
 ])
 def test_bad_values_say_what_is_wrong(cli, message):
     with pytest.raises(settings.SettingsError, match=message):
@@ -44,3 +46,12 @@ def test_smtp_from_env_and_password_never_in_repr():
 def test_smtp_host_without_recipient_fails_early():
     with pytest.raises(settings.SettingsError, match="SMTP_TO"):
         settings.build({}, {"HANDTONE_ENV_FILE": "/nonexistent", "SMTP_HOST": "mail.example"})
+
+
+def test_errors_name_the_environment_variable_that_set_the_value(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("HANDTONE_DIFFICULTY=extreme\n")
+    with pytest.raises(settings.SettingsError, match=r"HANDTONE_DURATION \(from the environment\): 'abc' is not a number"):
+        settings.build({}, {"HANDTONE_ENV_FILE": "/nonexistent", "HANDTONE_DURATION": "abc"})
+    with pytest.raises(settings.SettingsError, match=r"got 'extreme' \[set by HANDTONE_DIFFICULTY \(from .env\)\]"):
+        settings.build({}, {"HANDTONE_ENV_FILE": str(env_file)})
