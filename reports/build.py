@@ -22,7 +22,10 @@ from reports.pdf import write_pdf
 from reports.score import score as score_track
 from reports.sessiondata import SessionData
 from reports.stats import build_stats
-from reports.track import SYNTH_COLUMNS, played_track
+from reports.track import SYNTH_COLUMNS, max_gap, played_track
+
+
+SYNTH_NO_STATS = "the synth process left no stats (killed, or it never started)"  # as reports.stats says it
 
 
 @dataclass
@@ -55,6 +58,10 @@ def build_reports(session_dir: Path, settings, song) -> ReportSummary:
     song = song if song is not None else _song_from(session, data)
     transpose = int(getattr(settings, "transpose", 0) or 0)
     player = str(session.get("player") or settings.player)
+    # what the children told the player during the session (no speaker, no microphone...): already shown live,
+    # so kept out of the summary's warnings, but the scorecard and the email keep them with the warnings
+    raw_notices = session.get("notices")
+    notices = [str(n) for n in raw_notices if str(n).strip()] if isinstance(raw_notices, list) else []
 
     def step(name: str, fn) -> None:
         try:
@@ -67,7 +74,8 @@ def build_reports(session_dir: Path, settings, song) -> ReportSummary:
         t_dac = synth["t_dac"]
         last = float(np.nanmax(t_dac)) if np.isfinite(t_dac).any() else 0.0
         end = max(song.duration if song else 0.0, last)
-        state["track"] = played_track(synth, end)
+        synth_stats = data.json("stats-synth.json", SYNTH_NO_STATS)
+        state["track"] = played_track(synth, end, gap=max_gap(synth_stats, t_dac))
         played = session.get("duration_s")
         if song and isinstance(played, (int, float)) and played < song.duration - 0.05:
             data.warn(f"the session stopped at {played:.1f} s of the song's {song.duration:.1f} s "
@@ -95,12 +103,13 @@ def build_reports(session_dir: Path, settings, song) -> ReportSummary:
     def do_pdf():
         state["pdf"] = write_pdf(d / "report.pdf", song=song, player=player, started=_date(session),
                                  score=state["score"], stats=state["stats"], track=state["track"],
-                                 warnings=list(data.warnings), transpose=transpose)
+                                 warnings=notices + list(data.warnings), transpose=transpose)
         files["report.pdf"] = state["pdf"]
 
     def do_email():
         msg = mail.compose(title=song.title if song else str(session.get("song") or "handtone session"),
-                           player=player, score=state["score"], stats=state["stats"], warnings=list(data.warnings),
+                           player=player, score=state["score"], stats=state["stats"],
+                           warnings=notices + list(data.warnings),
                            pdf=state["pdf"], sender=settings.smtp.sender, to=settings.smtp.to)
         state["status"] = mail.deliver(msg, settings.smtp, d / "summary.eml")
         if (d / "summary.eml").exists():
@@ -139,7 +148,8 @@ def _date(session: dict) -> str:
 
 
 def rebuild(session_dir: Path, settings=None) -> ReportSummary:
-    """Rebuild a finished session's reports from its folder (song, player and difficulty from session.json)."""
+    """Rebuild a finished session's reports from its folder (song, player, difficulty and transpose from
+    session.json, so a transposed session is scored against the notes it was played to)."""
     import json
     from game import settings as gs
     d = Path(session_dir)
@@ -148,7 +158,7 @@ def rebuild(session_dir: Path, settings=None) -> ReportSummary:
     except (OSError, ValueError):
         session = {}
     if settings is None:
-        settings = gs.build({"difficulty": session.get("difficulty"), "player": session.get("player")})
+        settings = gs.build({k: session.get(k) for k in ("difficulty", "player", "transpose")})
     return build_reports(d, settings, None)
 
 

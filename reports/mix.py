@@ -13,19 +13,21 @@ import numpy as np
 from reports.sessiondata import SessionData
 
 PEAK = 10 ** (-1 / 20)  # -1 dBFS
-SOURCES = (("synth.wav", "stats-synth.json", "the tone"), ("backing.wav", "stats-music.json", "the backing"))
+SOURCES = (("synth.wav", "stats-synth.json", "the tone", "synth"),
+           ("backing.wav", "stats-music.json", "the backing", "music"))
 
 
 def mix(data: SessionData, out: Path) -> Path | None:
     """Write the mix to out; None (with a warning) when neither WAV is there."""
     tracks = []
-    for wav_name, stats_name, what in SOURCES:
+    for wav_name, stats_name, what, process in SOURCES:
         got = data.wav(wav_name, f"{what} is not in performance.wav")
         if got is None or len(got[0]) == 0:
             continue
         t_start = data.json(stats_name).get("wav_t_start")
         if not isinstance(t_start, (int, float)):
-            data.warn(f"{stats_name} has no wav_t_start: {wav_name} placed at session time 0")
+            data.warn(f"the {process} process stopped without saving its timing: {wav_name} placed at session time "
+                      f"0, so {what} may be out of step in performance.wav ({stats_name} has no wav_t_start)")
             t_start = 0.0
         tracks.append((got[0], got[1], float(t_start)))
     if not tracks:

@@ -79,10 +79,21 @@ def write_pdf(path: Path, *, song: Song | None, player: str, started: str, score
 
 
 def _piano_roll(song: Song, track: Track, score: dict | None, transpose: int) -> io.BytesIO:
-    """The song's notes as bars (golden in gold), the played pitch as a line, samples that hit in green."""
+    """The piano roll as a PNG for the PDF."""
+    fig = _roll_figure(song, track, score, transpose)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    buf.seek(0)
+    return buf
+
+
+def _roll_figure(song: Song, track: Track, score: dict | None, transpose: int):
+    """The song's notes as bars (golden in gold), the played pitch as a line, samples that hit in green; the
+    legend names each (the Agg figure, no display needed)."""
     import matplotlib
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
 
     fig = Figure(figsize=(7.5, 3.2), dpi=120)
     ax = fig.add_subplot()
@@ -109,9 +120,15 @@ def _piano_roll(song: Song, track: Track, score: dict | None, transpose: int) ->
     ax.set_xlabel("seconds", fontsize=8)
     ax.tick_params(axis="x", labelsize=7)
     ax.grid(axis="y", color="#eeeeee", linewidth=0.5, zorder=0)
-    ax.legend(loc="upper right", fontsize=7, frameon=False)
+    kinds = {n.kind for n in song.notes}
+    bars = [Patch(facecolor=colours["normal"], label="target notes")]
+    if "golden" in kinds:
+        bars.append(Patch(facecolor=colours["golden"], edgecolor="#333333", linewidth=0.6, label="golden notes"))
+    if "freestyle" in kinds:
+        bars.append(Patch(facecolor=colours["freestyle"], label="freestyle (not scored)"))
+    handles, _ = ax.get_legend_handles_labels()
+    # above the plot, so it never hides the highest notes
+    ax.legend(handles=bars + handles, loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False,
+              ncols=len(bars) + len(handles), markerscale=4, borderaxespad=0.2)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    buf.seek(0)
-    return buf
+    return fig

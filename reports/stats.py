@@ -7,11 +7,12 @@ from __future__ import annotations
 import numpy as np
 
 from reports.sessiondata import SessionData
-from reports.track import SOUNDING, SYNTH_COLUMNS
+from reports.track import SYNTH_COLUMNS
 
 PROCESSES = ("vision", "synth", "music", "recorder")
 FRAME_COLUMNS = ("frame_index", "t_capture", "capture_ms", "detect_ms", "total_ms", "present", "area", "cx", "cy")
 COMMON = ("startup_s", "cpu_s", "max_rss_mb", "pid")
+CLOCK_MODE = "no speaker (clock mode)"
 
 
 def pct(values: np.ndarray, q: float) -> float | None:
@@ -28,6 +29,7 @@ def build_stats(data: SessionData) -> dict:
     summary = {"fps": out["vision"].get("fps"), "frame_ms_p50": out["vision"].get("total_ms_p50"),
                "frame_ms_p95": out["vision"].get("total_ms_p95"), "latency_ms_p50": latency.get("p50"),
                "latency_ms_p95": latency.get("p95"), "latency_ms_p99": latency.get("p99"),
+               "latency_not_measured": latency.get("not_measured"),
                "underflows_flag": out["synth"].get("underflows_flag"),
                "underflows_clock": out["synth"].get("underflows_clock"),
                "dropped_frames": out["vision"].get("dropped_frames"),
@@ -70,18 +72,33 @@ def _synth(data: SessionData, stats: dict) -> dict:
     rec = {k: stats.get(k) for k in ("mode", "device", "blocks", "underflows_flag", "underflows_clock", "sample_rate")}
     if rec["blocks"] is None and len(rows["t_dac"]):
         rec["blocks"] = len(rows["t_dac"])
-    lat, frame = rows["latency_ms"], rows["frame_index"]
-    # motion-to-sound: only the first block that reflects each frame (later blocks add the frame's age)
-    first = np.r_[True, frame[1:] != frame[:-1]] if len(frame) else np.zeros(0, bool)
-    with np.errstate(invalid="ignore"):
-        use = first & (rows["amplitude"] > SOUNDING) & (frame >= 0) & (rows["t_capture"] >= 0) & ~np.isnan(lat)
-    if use.any():
-        rec["latency_ms"] = {"p50": pct(lat[use], 50), "p95": pct(lat[use], 95), "p99": pct(lat[use], 99),
-                             "samples": int(use.sum()), "from": "synth.csv"}
+    if rec["mode"] == "clock":  # nothing reached a speaker: there is no sound to time
+        rec["latency_ms"] = {"p50": None, "p95": None, "p99": None, "samples": 0, "not_measured": CLOCK_MODE}
+        return rec
+    lat = first_block_latencies(rows)
+    if len(lat):
+        rec["latency_ms"] = {"p50": pct(lat, 50), "p95": pct(lat, 95), "p99": pct(lat, 99),
+                             "samples": int(len(lat)), "from": "synth.csv"}
     else:
         rec["latency_ms"] = {q: stats.get(f"latency_ms_{q}", _nested(stats, "latency_ms", q))
                              for q in ("p50", "p95", "p99")} | {"samples": 0, "from": "stats-synth.json"}
     return rec
+
+
+def first_block_latencies(rows: dict[str, np.ndarray]) -> np.ndarray:
+    """Motion-to-sound latencies (ms) by the synth's own rule (audio/synth.py SynthLog), so stats.json and
+    stats-synth.json agree: the first block reflecting each frame, whatever its amplitude (silence is timed too);
+    frames captured before t0 are not counted. Later blocks of a frame would add the frame's age, not latency."""
+    lat, frame, t_cap = rows["latency_ms"], rows["frame_index"], rows["t_capture"]
+    out, last = [], -1.0
+    with np.errstate(invalid="ignore"):
+        usable = (frame >= 0) & ~np.isnan(lat) & ~np.isnan(t_cap)
+    for i in np.flatnonzero(usable):
+        if frame[i] != last:
+            if t_cap[i] >= 0.0:
+                out.append(lat[i])
+            last = frame[i]
+    return np.asarray(out, dtype=float)
 
 
 def _music(data: SessionData, stats: dict) -> dict:
@@ -133,7 +150,9 @@ def _figures(name: str, r: dict) -> list[str]:
         return [f"{r.get('mode')}" if r.get("mode") else "",
                 f"{r.get('blocks')} blocks" if r.get("blocks") is not None else "",
                 f"motion-to-sound {_f(lat.get('p50'), 1)}/{_f(lat.get('p95'), 1)}/{_f(lat.get('p99'), 1)} ms "
-                "(p50/p95/p99)" if lat.get("p50") is not None else "motion-to-sound latency: no data",
+                "(p50/p95/p99)" if lat.get("p50") is not None else
+                f"motion-to-sound latency: not measured, {lat['not_measured']}" if lat.get("not_measured") else
+                "motion-to-sound latency: no data",
                 f"underflows {_f(r.get('underflows_flag'), 0)} by flag, {_f(r.get('underflows_clock'), 0)} by clock"]
     if name == "music":
         under = r.get("underflows", r.get("underflows_flag"))

@@ -3,7 +3,8 @@
 Sample k stands for the interval [k, k+1) x 10 ms and is read at its centre, so a note's samples are those whose
 centre falls inside it. Each sample holds the pitch of the last audio block that started at or before its centre (sample-and-hold, as the
 synth plays a block until the next one); where that block was silent, or no block was logged for a while (a stall
-or a killed synth), the sample is silent (NaN).
+or a killed synth), the sample is silent (NaN). "A while" is longer than one audio block (see max_gap): a block
+holds its pitch for block / rate seconds, up to 85 ms at the largest block the settings allow.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import numpy as np
 
 STEP = 0.01              # seconds between samples
 SOUNDING = 0.05          # amplitude above which the tone counts as sounding
-MAX_GAP = 0.05           # a block older than this no longer holds the sample: nothing was logged, count it silent
+MAX_GAP = 0.05           # at least this long a block holds the sample; older: nothing was logged, count it silent
 SYNTH_COLUMNS = ("t_dac", "midi", "hz", "amplitude", "frame_index", "t_capture", "latency_ms")
 
 
@@ -35,8 +36,27 @@ def index(t: float) -> int:
     return int(np.ceil(t / STEP - 0.5 - 1e-9))
 
 
-def played_track(synth: dict[str, np.ndarray], t_end: float, threshold: float = SOUNDING) -> Track:
-    """The track from 0 to t_end (s) from synth.csv columns (see SYNTH_COLUMNS)."""
+def max_gap(stats: dict | None, t_dac: np.ndarray | None = None) -> float:
+    """How long a block holds its sample: 1.5 blocks (from stats-synth.json's block and sample_rate, else the
+    median step between logged blocks), never less than MAX_GAP."""
+    stats = stats or {}
+    block, rate = stats.get("block"), stats.get("sample_rate")
+    period = None
+    if isinstance(block, (int, float)) and isinstance(rate, (int, float)) and block > 0 and rate > 0:
+        period = float(block) / float(rate)
+    elif t_dac is not None:
+        t = np.sort(t_dac[~np.isnan(t_dac)])
+        steps = np.diff(t)
+        steps = steps[steps > 0]
+        if len(steps):
+            period = float(np.median(steps))
+    return max(MAX_GAP, 1.5 * period) if period else MAX_GAP
+
+
+def played_track(synth: dict[str, np.ndarray], t_end: float, threshold: float = SOUNDING,
+                 gap: float | None = None) -> Track:
+    """The track from 0 to t_end (s) from synth.csv columns (see SYNTH_COLUMNS); gap: see max_gap (None: from the
+    median step between the logged blocks)."""
     n = max(0, index(t_end))
     t = (np.arange(n) + 0.5) * STEP
     pitch = np.full(n, np.nan)
@@ -45,6 +65,8 @@ def played_track(synth: dict[str, np.ndarray], t_end: float, threshold: float = 
     amp = synth.get("amplitude", np.zeros(0))
     ok = ~(np.isnan(t_dac) | np.isnan(midi) | np.isnan(amp)) if len(t_dac) else np.zeros(0, bool)
     t_dac, midi, amp = t_dac[ok], midi[ok], amp[ok]
+    if gap is None:
+        gap = max_gap(None, t_dac)
     if n == 0 or len(t_dac) == 0:
         return Track(t, pitch)
     order = np.argsort(t_dac, kind="stable")
@@ -52,7 +74,7 @@ def played_track(synth: dict[str, np.ndarray], t_end: float, threshold: float = 
     i = np.searchsorted(t_dac, t + 1e-9, side="right") - 1
     valid = i >= 0
     j = np.where(valid, i, 0)
-    fresh = valid & (t - t_dac[j] <= MAX_GAP)
+    fresh = valid & (t - t_dac[j] <= gap)
     on = fresh & (amp[j] > threshold)
     pitch[on] = midi[j][on]
     return Track(t, pitch)

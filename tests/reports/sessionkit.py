@@ -29,9 +29,10 @@ def silence(_t: float):
     return (60.0, 0.0)
 
 
-def write_synth(d: Path, pitch, seconds: float, wav_rate: int = RATE, latency_ms: float = 14.0) -> None:
-    """synth.csv (one row per audio block, DAC time), synth.wav (the tone) and stats-synth.json."""
-    t_blocks = np.arange(int(seconds * RATE / BLOCK)) * BLOCK / RATE
+def write_synth(d: Path, pitch, seconds: float, wav_rate: int = RATE, latency_ms: float = 14.0,
+                block: int = BLOCK, mode: str = "device") -> None:
+    """synth.csv (one row per audio block of `block` frames, DAC time), synth.wav (the tone), stats-synth.json."""
+    t_blocks = np.arange(int(seconds * RATE / block)) * block / RATE
     rows = []
     for t in t_blocks:
         midi, amp = pitch(float(t))
@@ -46,13 +47,14 @@ def write_synth(d: Path, pitch, seconds: float, wav_rate: int = RATE, latency_ms
         w.writerows(rows)
     ts = np.arange(int(seconds * wav_rate)) / wav_rate
     pa = np.array([pitch(float(t)) for t in t_blocks])
-    idx = np.minimum((ts * RATE / BLOCK).astype(int), len(pa) - 1)
+    idx = np.minimum((ts * RATE / block).astype(int), len(pa) - 1)
     hz = 440.0 * 2 ** ((pa[idx, 0] - 69) / 12)
     wave_ = np.sin(2 * np.pi * np.cumsum(hz) / wav_rate) * pa[idx, 1] * 0.6
     write_wav(d / "synth.wav", wave_, wav_rate)
-    stats(d, "synth", mode="device", device="pulse", blocks=len(rows), underflows_flag=0, underflows_clock=1,
-          latency_ms={"p50": latency_ms, "p95": latency_ms + 2, "p99": latency_ms + 3}, wav_t_start=0.0,
-          sample_rate=wav_rate)
+    stats(d, "synth", mode=mode, device="pulse" if mode == "device" else None, blocks=len(rows), block=block,
+          underflows_flag=0, underflows_clock=1, wav_t_start=0.0, sample_rate=RATE,
+          latency_ms={"p50": latency_ms, "p95": latency_ms + 2, "p99": latency_ms + 3} if mode == "device" else
+          {"p50": None, "p95": None, "p99": None, "n": 0})
 
 
 def write_wav(path: Path, x: np.ndarray, rate: int) -> None:
