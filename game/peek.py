@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from game import handstate
+from game.song import midi_to_hz, note_name
 
 SHM_DIR = Path("/dev/shm")
 
@@ -34,11 +35,15 @@ def resolve_name(name: str | None) -> str:
     return name
 
 
-def format_state(s: dict) -> str:
+def format_state(s: dict, voice: dict | None = None) -> str:
     hand = (f"hand area {s['area']:.4f} at ({s['cx']:.2f}, {s['cy']:.2f}) conf {s['confidence']:.2f}"
             if s["present"] >= 0.5 else "no hand")
     second = f" | 2nd hand y {s['y2']:.2f}" if s["present2"] >= 0.5 else ""
-    return f"frame {int(s['frame_index']):6d}  t {s['t_capture']:8.3f} s  {hand}{second}"
+    sound = ""
+    if voice is not None:
+        sound = (f" | playing {note_name(voice['midi'])} ({midi_to_hz(voice['midi']):.1f} Hz, "
+                 f"amp {voice['amplitude']:.2f})" if voice["amplitude"] > 0.01 else " | silent")
+    return f"frame {int(s['frame_index']):6d}  t {s['t_capture']:8.3f} s  {hand}{second}{sound}"
 
 
 def peek(name: str | None, count: int | None = None, interval: float = 0.1, out=sys.stdout) -> int:
@@ -52,11 +57,17 @@ def peek(name: str | None, count: int | None = None, interval: float = 0.1, out=
         print(f"handtone: error: no shared memory named {name!r}: is the session running? "
               f"(running: {', '.join(running_sessions()) or 'none'})", file=sys.stderr)
         return 2
+    voice = None
+    if name.endswith("-hand"):
+        try:  # the synth's record of the same session, when it is there
+            voice = handstate.attach_voice(name[: -len("-hand")] + "-voice")
+        except (FileNotFoundError, ValueError):
+            voice = None
     print(f"peeking at {name} (Ctrl-C to stop)", file=out, flush=True)
     shown = 0
     try:
         while count is None or shown < count:
-            print(format_state(rec.read()), file=out, flush=True)
+            print(format_state(rec.read(), voice.read() if voice else None), file=out, flush=True)
             shown += 1
             if SHM_DIR.is_dir() and not (SHM_DIR / name).exists():
                 print("the session ended", file=out, flush=True)
@@ -66,4 +77,6 @@ def peek(name: str | None, count: int | None = None, interval: float = 0.1, out=
         pass
     finally:
         rec.close()
+        if voice is not None:
+            voice.close()
     return 0

@@ -38,8 +38,11 @@ class CsvLog:
 
 
 def _fmt(v):
-    # 10 significant digits: session times stay exact to the microsecond for over an hour
-    return f"{v:.10g}" if isinstance(v, float) else v
+    # microseconds for session times (exact for hours), and no float noise like 0.09782999996
+    if isinstance(v, float):
+        text = f"{v:.6f}".rstrip("0").rstrip(".")
+        return "0" if text in ("-0", "") else text
+    return v
 
 
 def read_csv(path: Path) -> list[dict]:
