@@ -172,4 +172,5 @@ def make_detector(settings):
     from game.child import ChildFailure
     if settings.detector == "classic":
         return ClassicDetector(settings.width, settings.height)
-    raise ChildFailure(f"unknown detector {settings.detector!r}: use --detector classic")
+    raise ChildFailure(f"unknown detector {settings.detector!r}: "
+                       f"set HANDTONE_DETECTOR=classic (the only detector so far)")

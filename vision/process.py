@@ -48,7 +48,7 @@ def run(ctx) -> None:
             t0 = ctx.wait_go(timeout=0.03)
             if t0 is not None:
                 break
-            if window is not None and not window.pump():
+            if window is not None and not window.count_in(first, None):  # the first picture, "starting..."
                 ctx.end_session("player quit (q)")
                 break
         if t0 is not None:
@@ -83,10 +83,12 @@ class VisionLoop:
         self.t_first = self.t_last = None
         self.shown_fps = 0.0
         self.detection = None
+        self.t0 = None
 
     # ---- the loop ---------------------------------------------------------------------------------------------
     def run(self, t0: float) -> None:
         ctx, src = self.ctx, self.source
+        self.t0 = t0
         fps = src.fps
         index = 0
         pending = self.first if src.is_file else None   # a paced source's frame 0, read before ready
@@ -134,15 +136,22 @@ class VisionLoop:
             self.dropped = src.missed
 
     def wait_until(self, due: float) -> bool:
-        """Sleep until ``due`` (keeping the window alive); False when the session stopped or the player quit."""
+        """Sleep until ``due`` (keeping the window alive, with the count-in on the first picture before t0);
+        False when the session stopped or the player quit."""
         while True:
-            wait = due - time.monotonic()
+            now = time.monotonic()
+            wait = due - now
             if wait <= 0:
                 return True
             if self.window is not None and wait > 0.05:
                 if self.ctx.stopped.wait(0.03):
                     return False
-                if not self.window.pump():
+                now = time.monotonic()
+                if self.t0 is not None and now < self.t0:
+                    alive = self.window.count_in(self.first, self.t0 - now)
+                else:
+                    alive = self.window.pump()
+                if not alive:
                     self.ctx.end_session("player quit (q)")
                     return False
             elif self.ctx.stopped.wait(wait):

@@ -91,3 +91,13 @@ def test_bench_numbers():
     assert b["frames"] == 100 and b["width"] == 640 and b["height"] == 480
     assert 0 < b["ms_p50"] <= b["ms_p95"]
     assert b["fps"] > 50  # ~1 ms a frame here; generous for a busy machine
+
+
+def test_unknown_detector_says_what_to_set():
+    from types import SimpleNamespace
+
+    from game.child import ChildFailure
+    from vision.detector import make_detector
+    with pytest.raises(ChildFailure, match=r"^unknown detector 'hog': set HANDTONE_DETECTOR=classic "
+                                           r"\(the only detector so far\)$"):
+        make_detector(SimpleNamespace(detector="hog", width=640, height=480))

@@ -153,3 +153,53 @@ def test_stalled_stream_still_writes_stats_promptly(tmp_path):
     assert waited < 1.0, f"stats-vision.json came {waited:.1f} s after stop"
     st = stats_of(tmp_path)
     assert st["frames"] >= 20 and "stream" in st["source"]
+
+
+def count_in_found(screen: np.ndarray, text: str) -> float:
+    """Best match of the count-in text (white Hershey simplex 1.2, 2 px, on black) anywhere on screen."""
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 1.2, 2)
+    img = np.zeros((th + base + 8, tw + 8), np.uint8)
+    cv2.putText(img, text, (4, 4 + th), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 255, 2, cv2.LINE_AA)
+    res = cv2.matchTemplate(cv2.cvtColor(screen, cv2.COLOR_BGR2GRAY), img, cv2.TM_CCOEFF_NORMED)
+    return float(cv2.minMaxLoc(res)[1])
+
+
+def test_window_count_in_shows_first_picture(tmp_path, xvfb, monkeypatch):
+    """Before go the window shows the first (mirrored) picture with 'starting...'; between go and t0 it counts down
+    ('get ready: 3', '... 2') on it, instead of a black window."""
+    from PIL import ImageGrab
+    from vision.handdraw import room
+    monkeypatch.setenv("DISPLAY", xvfb.display)
+    ses = Session(tmp_path, Settings(camera="demo", window=True)).spawn()
+
+    def grab():
+        return cv2.cvtColor(np.asarray(ImageGrab.grab(xdisplay=xvfb.display)), cv2.COLOR_RGB2BGR)
+
+    def wait_for(text, seconds):
+        best, deadline = 0.0, time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            screen = grab()
+            best = max(best, count_in_found(screen, text))
+            if best > 0.9:
+                return screen, best
+            time.sleep(0.1)
+        return screen, best
+
+    try:
+        deadline = time.monotonic() + 60
+        while not ses.link.ready.wait(0.05):
+            assert time.monotonic() < deadline and ses.process.is_alive(), "vision did not say ready"
+        screen, score = wait_for("starting...", 10)
+        assert score > 0.9, f"no 'starting...' before go (best match {score:.2f})"
+        wall = cv2.flip(room(640, 480), 1)[250:380, 0:140]   # the mirrored room, below the text
+        res = cv2.matchTemplate(screen, wall, cv2.TM_CCOEFF_NORMED)
+        assert cv2.minMaxLoc(res)[1] > 0.8, "the first picture is not on screen before go"
+        ses.signals.start_clock(3.0)
+        _, score = wait_for("get ready: 3", 1.0)
+        assert score > 0.9, f"no 'get ready: 3' right after go (best match {score:.2f})"
+        _, score = wait_for("get ready: 1", 2.5)
+        assert score > 0.9, f"no 'get ready: 1' before t0 (best match {score:.2f})"
+        ses.stop()
+        assert ses.process.exitcode == 0
+    finally:
+        ses.close()
