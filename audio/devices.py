@@ -176,3 +176,26 @@ def stream_offset(stream) -> float:
     st = stream.get_time()
     b = time.monotonic()
     return (a + b) / 2.0 - st
+
+
+def open_callback_stream(settings, kind: str, callback, fmt=None):
+    """PortAudio and an opened (not started) stream on the chosen device: (pa, stream, info), or
+    (pa or None, None, reason) when there is no usable device (terminate a returned pa with close_stream)."""
+    try:
+        pa = open_pyaudio()
+    except (IOError, OSError) as e:
+        return None, None, f"PortAudio cannot start ({e})"
+    stream, info = open_stream(pa, settings, kind, callback, fmt=fmt)
+    return (pa, stream, info) if stream is not None else (pa, None, info)
+
+
+def close_stream(stream, pa=None) -> None:
+    """Stop and close a stream (either may be None), then PortAudio; a device already gone is not an error."""
+    if stream is not None:
+        try:
+            stream.stop_stream()
+            stream.close()
+        except (IOError, OSError):
+            pass
+    if pa is not None:
+        pa.terminate()

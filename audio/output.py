@@ -80,12 +80,7 @@ class OutputRunner:
         import pyaudio
         self._underflow_bit = pyaudio.paOutputUnderflow
         self._continue = pyaudio.paContinue
-        try:
-            self.pa = devices.open_pyaudio()
-        except (IOError, OSError) as e:
-            self.reason = f"PortAudio cannot start ({e})"
-            return self._use_clock()
-        stream, info = devices.open_stream(self.pa, self.ctx.settings, "output", self._callback)
+        self.pa, stream, info = devices.open_callback_stream(self.ctx.settings, "output", self._callback)
         if stream is None:
             self.reason = info
             return self._use_clock()
@@ -118,13 +113,9 @@ class OutputRunner:
             self.ctx.notice(self.notice_text)
 
     def _close_stream(self) -> None:
-        if self.stream is not None:
-            try:
-                self.stream.stop_stream()
-                self.stream.close()
-            except (IOError, OSError):
-                pass
-            self.stream = None
+        from audio.devices import close_stream
+        close_stream(self.stream)
+        self.stream = None
 
     # ---- real time ----------------------------------------------------------------------------------------
     def _callback(self, in_data, frame_count, time_info, status):
@@ -194,7 +185,8 @@ class OutputRunner:
             if self.wav is not None:
                 self.wav.close()
             if self.pa is not None:
-                self.pa.terminate()
+                from audio.devices import close_stream
+                close_stream(None, self.pa)
                 self.pa = None
 
     def _drain_loop(self) -> None:

@@ -81,12 +81,8 @@ class Recorder:
         import pyaudio
         self._overflow_bit = pyaudio.paInputOverflow
         self._continue = pyaudio.paContinue
-        try:
-            self.pa = devices.open_pyaudio()
-        except (IOError, OSError) as e:
-            self.reason = f"PortAudio cannot start ({e})"
-            return False
-        stream, info = devices.open_stream(self.pa, self.ctx.settings, "input", self._callback, fmt=pyaudio.paInt16)
+        self.pa, stream, info = devices.open_callback_stream(self.ctx.settings, "input", self._callback,
+                                                             fmt=pyaudio.paInt16)
         if stream is None:
             self.reason = info
             return False
@@ -146,16 +142,9 @@ class Recorder:
         self.ctx.drain_until_stopped(self.drain, DRAIN_S)
 
     def close(self) -> None:
-        if self.stream is not None:
-            try:
-                self.stream.stop_stream()
-                self.stream.close()
-            except (IOError, OSError):
-                pass
-            self.stream = None
-        if self.pa is not None:
-            self.pa.terminate()
-            self.pa = None
+        from audio.devices import close_stream
+        close_stream(self.stream, self.pa)
+        self.stream = self.pa = None
 
     def stats(self) -> dict:
         t0 = self.ctx.t0
