@@ -14,11 +14,12 @@ import math
 
 import numpy as np
 
+from game.logfiles import MUSIC_COLUMNS
+
 GUIDE_GAIN = 0.22
 BASS_GAIN = 0.30
 BASS_OFFSET = -24
-ROW = ("t_dac", "song_t", "level")
-CSV_HEADER = ROW
+ROW = CSV_HEADER = MUSIC_COLUMNS
 CSV_EVERY_S = 0.05
 
 

@@ -19,6 +19,7 @@ import time
 import numpy as np
 
 from audio.wavfile import WavWriter
+from game.logfiles import LEVEL_COLUMNS
 
 NO_MIC = "no microphone: not recording (connect one, or choose one with --input-device)"
 FIRST_DATA_S = 6.0
@@ -175,7 +176,7 @@ def run(ctx) -> None:
             writer.start()
         t0 = ctx.wait_go()
         if t0 is not None and ok:
-            rec.levels = CsvLog(ctx.session_dir / "levels.csv", ("t", "rms_dbfs"))
+            rec.levels = CsvLog(ctx.session_dir / "levels.csv", LEVEL_COLUMNS)
             ctx.write_stats(rec.stats() | {"status": "recording"})
         ctx.stopped.wait()
         if writer is not None:

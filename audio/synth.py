@@ -15,13 +15,14 @@ import math
 import numpy as np
 
 from game.handstate import HAND, HAND_FIELDS, VOICE_FIELDS
+from game.logfiles import SYNTH_COLUMNS
 from game.pitchmap import PitchMap
 
 TWO_PI = 2.0 * math.pi
 HARMONICS = (1.0, 0.25, 0.1)           # gentle 2nd and 3rd partials over the sine
 NORM = 1.0 / sum(HARMONICS)
 ROW = ("t_dac", "midi", "hz", "amplitude", "frame_index", "t_capture", "underflow")
-CSV_HEADER = ("t_dac", "midi", "hz", "amplitude", "frame_index", "t_capture", "latency_ms")
+CSV_HEADER = SYNTH_COLUMNS
 NO_SPEAKER = "no speaker: playing silently, the session's sound is still saved in performance.wav"
 
 _P, _AREA, _FRAME, _TCAP = HAND["present"], HAND["area"], HAND["frame_index"], HAND["t_capture"]

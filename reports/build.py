@@ -22,7 +22,8 @@ from reports.pdf import write_pdf
 from reports.score import score as score_track
 from reports.sessiondata import SessionData
 from reports.stats import build_stats
-from reports.track import SYNTH_COLUMNS, max_gap, played_track
+from game.logfiles import SYNTH_COLUMNS
+from reports.track import max_gap, played_track
 
 
 SYNTH_NO_STATS = "the synth process left no stats (killed, or it never started)"  # as reports.stats says it

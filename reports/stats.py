@@ -7,10 +7,9 @@ from __future__ import annotations
 import numpy as np
 
 from reports.sessiondata import SessionData
-from reports.track import SYNTH_COLUMNS
+from game.logfiles import FRAME_COLUMNS, SYNTH_COLUMNS
 
 PROCESSES = ("vision", "synth", "music", "recorder")
-FRAME_COLUMNS = ("frame_index", "t_capture", "capture_ms", "detect_ms", "total_ms", "present", "area", "cx", "cy")
 COMMON = ("startup_s", "cpu_s", "max_rss_mb", "pid")
 CLOCK_MODE = "no speaker (clock mode)"
 

@@ -15,7 +15,6 @@ import numpy as np
 STEP = 0.01              # seconds between samples
 SOUNDING = 0.05          # amplitude above which the tone counts as sounding
 MAX_GAP = 0.05           # at least this long a block holds the sample; older: nothing was logged, count it silent
-SYNTH_COLUMNS = ("t_dac", "midi", "hz", "amplitude", "frame_index", "t_capture", "latency_ms")
 
 
 @dataclass
@@ -55,7 +54,7 @@ def max_gap(stats: dict | None, t_dac: np.ndarray | None = None) -> float:
 
 def played_track(synth: dict[str, np.ndarray], t_end: float, threshold: float = SOUNDING,
                  gap: float | None = None) -> Track:
-    """The track from 0 to t_end (s) from synth.csv columns (see SYNTH_COLUMNS); gap: see max_gap (None: from the
+    """The track from 0 to t_end (s) from synth.csv columns (game/logfiles.py SYNTH_COLUMNS); gap: see max_gap (None: from the
     median step between the logged blocks)."""
     n = max(0, index(t_end))
     t = (np.arange(n) + 0.5) * STEP

@@ -56,6 +56,7 @@ class PulseServer:
 
     def start(self) -> "PulseServer":
         exe = require_tool("pulseaudio")
+        require_tool("pactl")
         env = os.environ | self.env
         self.proc = subprocess.Popen(
             [exe, "--daemonize=no", "--exit-idle-time=-1", "--disallow-exit", "-n", "--use-pid-file=no",

@@ -13,9 +13,9 @@ import numpy as np
 
 from game.child import ChildFailure
 from game.handstate import HAND_FIELDS, attach_hand, attach_voice
+from game.logfiles import FRAME_COLUMNS
 from game.sessionlog import CsvLog
 
-FRAME_COLUMNS = ("frame_index", "t_capture", "capture_ms", "detect_ms", "total_ms", "present", "area", "cx", "cy")
 FLUSH_EVERY = 0.5   # seconds between frames.csv flushes
 
 

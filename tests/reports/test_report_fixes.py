@@ -17,7 +17,8 @@ from game.song import load
 from reports.build import build_reports, rebuild
 from reports.sessiondata import SessionData
 from reports.stats import build_stats, table_rows
-from reports.track import SYNTH_COLUMNS, max_gap, played_track
+from game.logfiles import SYNTH_COLUMNS
+from reports.track import max_gap, played_track
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -13,7 +13,8 @@ from reports.mix import mix
 from reports.notes import played_notes
 from reports.score import player_delay, rating, score
 from reports.sessiondata import SessionData
-from reports.track import SYNTH_COLUMNS, played_track
+from game.logfiles import SYNTH_COLUMNS
+from reports.track import played_track
 
 
 def _score(d, song, tolerance=1.0):

@@ -18,7 +18,8 @@ from game.song import load
 from visionkit import MjpegServer, Session
 from standins import require_tool
 from vision.handdraw import Painter
-from vision.process import FRAME_COLUMNS, run
+from game.logfiles import FRAME_COLUMNS
+from vision.process import run
 
 
 @pytest.fixture(autouse=True)
