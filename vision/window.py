@@ -83,8 +83,9 @@ class ScoreEstimate:
 
 class GameWindow:
     def __init__(self, settings, song, voice=None):
-        # Qt's MIT-SHM backing store sometimes never reaches the screen: on Xvfb 2 of 5 sessions kept a black window
-        # for their whole length, 0 of 6 without it. Plain X puts of a 640x480 picture at 30 fps cost little.
+        # With Qt's MIT-SHM backing store, 3 of 9 sessions on Xvfb kept a black window for their whole length (mapped,
+        # never painted); without it 2 of 36 still did (cause not found yet; tests/vision/test_play_window.py).
+        # Plain X puts of a 640x480 picture at 30 fps cost little.
         os.environ.setdefault("QT_X11_NO_MITSHM", "1")
         import cv2  # only when a window is really wanted
         self.cv2 = cv2
