@@ -4,7 +4,6 @@ It attaches read-only and outside its resource tracker (game/shm.py), so exiting
 """
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path

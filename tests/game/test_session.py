@@ -239,7 +239,6 @@ def test_peek_follows_a_live_session(pulse, tmp_path, clean_shm):
 
 def test_a_video_file_that_ends_ends_the_session(pulse, tmp_path, clean_shm):
     """A 3 s clip with a hand: the session stops when the video does, not at the song's end."""
-    import numpy as np
     from game.settings import Settings
     from vision.democlip import demo_clip_path
     import cv2

@@ -10,11 +10,10 @@ import sys
 from email import policy
 from pathlib import Path
 
-import numpy as np
 
 import sessionkit as kit
 from game.song import load
-from reports.build import build_reports, main
+from reports.build import build_reports
 from reports.email import scrub
 from standins import require_tool
 

@@ -1,7 +1,6 @@
 """Scoring, played notes and the mix, on session folders written the way the children write them."""
 from __future__ import annotations
 
-import csv
 import wave
 
 import numpy as np
@@ -11,7 +10,7 @@ import sessionkit as kit
 from game.song import load
 from reports.mix import mix
 from reports.notes import played_notes
-from reports.score import player_delay, rating, score
+from reports.score import rating, score
 from reports.sessiondata import SessionData
 from game.logfiles import SYNTH_COLUMNS
 from reports.track import played_track

@@ -5,7 +5,6 @@ import time
 
 import cv2
 import numpy as np
-import pytest
 
 from game.settings import Settings
 from game.song import load, note_name
