@@ -68,7 +68,39 @@ def parser() -> argparse.ArgumentParser:
                       "launcher pid")
     peek.add_argument("--count", type=int, help="print this many lines, then exit (default: until Ctrl-C)")
     peek.add_argument("--interval", type=float, default=0.1, help="seconds between lines (default 0.1)")
+    sub.add_parser("cameras", help="list the webcams that open (for --camera)",
+                   description="Try each webcam and list those that deliver a picture, with their index (for "
+                   "--camera INDEX) and size. A video file, a stream URL and 'demo' work with --camera too.")
+    sub.add_parser("devices", help="list audio devices (for --input-device / --output-device)",
+                   description="List PortAudio's audio devices: index, name, inputs and outputs, defaults marked. "
+                   "--input-device and --output-device take an index or part of a name.")
     return top
+
+
+def list_cameras() -> int:
+    from vision.sources import list_cameras as probe
+    cameras = probe()
+    for cam in cameras:
+        print(f"{cam['index']:3d}  {cam['name']}  ({cam['width']}x{cam['height']})")
+    if not cameras:
+        print("no webcam opens on this machine")
+    print("--camera also takes: demo (a built-in clip), a video file, or a stream URL (http://..., rtsp://...)")
+    return 0
+
+
+def list_audio_devices() -> int:
+    from audio.devices import list_devices
+    try:
+        devices = list_devices()
+    except (IOError, OSError) as e:
+        return fail(f"PortAudio cannot start ({e}): is an audio system installed?")
+    for d in devices:
+        marks = [m for m, on in (("default input", d["default_input"]), ("default output", d["default_output"])) if on]
+        print(f"{d['index']:3d}  {d['name']}  [{d['host_api']}]  in {d['inputs']}, out {d['outputs']}"
+              f"{'  (' + ', '.join(marks) + ')' if marks else ''}")
+    if not devices:
+        print("no audio devices: sessions play silently (performance.wav is still made) and do not record")
+    return 0
 
 
 def _settings_from(args: argparse.Namespace, demo: bool):
@@ -88,6 +120,10 @@ def main(argv=None) -> int:
     if args.command == "peek":
         from game.peek import peek
         return peek(args.name, args.count, args.interval)
+    if args.command == "cameras":
+        return list_cameras()
+    if args.command == "devices":
+        return list_audio_devices()
     try:
         settings = _settings_from(args, demo=args.command == "demo")
         song = song_mod.load(settings.song)

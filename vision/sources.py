@@ -13,6 +13,7 @@ session's width x height when the source differs.
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 import time
 from pathlib import Path
@@ -185,12 +186,41 @@ def _quiet_opencv():
         log.setLogLevel(old)
 
 
+def list_cameras(max_index: int = 9) -> list[dict]:
+    """Webcams that open, with the size they deliver: index, name (Linux: from sysfs), width, height.
+
+    On Linux only the /dev/video* nodes are tried (probing absent indexes is slow); elsewhere 0..max_index.
+    """
+    import glob
+    import re as _re
+    if sys.platform.startswith("linux"):
+        indexes = sorted(int(m.group(1)) for d in glob.glob("/dev/video*")
+                         if (m := _re.fullmatch(r"/dev/video(\d+)", d)))
+    else:
+        indexes = list(range(max_index + 1))
+    found = []
+    for index in indexes:
+        with _quiet_opencv():
+            cap = cv2.VideoCapture(index)
+            try:
+                ok = cap.isOpened() and cap.read()[0]
+                size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+            finally:
+                cap.release()
+        if ok:
+            name = Path(f"/sys/class/video4linux/video{index}/name")
+            found.append({"index": index, "name": name.read_text().strip() if name.exists() else f"camera {index}",
+                          "width": size[0], "height": size[1]})
+    return found
+
+
 def open_camera(index: int, settings, stop=None) -> LiveSource:
     with _quiet_opencv():
         cap = cv2.VideoCapture(index)
     if not cap.isOpened():
         cap.release()
-        raise ChildFailure(f"no camera at index {index}: try --camera demo, a video file, or a stream URL")
+        raise ChildFailure(f"no camera at index {index}: try --camera demo, a video file, or a stream URL "
+                           f"(`python main.py cameras` lists the webcams that open)")
     cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
     cap.set(cv2.CAP_PROP_FRAME_WIDTH, settings.width)
     cap.set(cv2.CAP_PROP_FRAME_HEIGHT, settings.height)

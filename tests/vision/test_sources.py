@@ -63,7 +63,8 @@ def test_video_file_resized_and_skipped(tmp_path):
 def test_missing_file_and_camera_say_what_to_do(tmp_path):
     with pytest.raises(ChildFailure, match=r"no video file at .*nope\.avi.*--camera demo"):
         open_source(str(tmp_path / "nope.avi"), SETTINGS)
-    with pytest.raises(ChildFailure, match=r"^no camera at index 57: try --camera demo, a video file, or a stream URL$"):
+    with pytest.raises(ChildFailure, match=r"^no camera at index 57: try --camera demo, a video file, or a stream URL "
+                       r"\(`python main.py cameras` lists the webcams that open\)$"):
         open_source("57", SETTINGS)
     with pytest.raises(ChildFailure, match=r"cannot open stream http://127\.0\.0\.1:9/"):
         open_source("http://127.0.0.1:9/cam.mjpg", SETTINGS)
