@@ -95,7 +95,8 @@ def test_missing_camera_fails_before_ready(tmp_path):
     ses.thread.join(10)
     ses.close()
     assert type(ses.error).__name__ == "ChildFailure"
-    assert str(ses.error) == "no camera at index 57: try --camera demo, a video file, or a stream URL"
+    assert str(ses.error) == ("no camera at index 57: try --camera demo, a video file, or a stream URL "
+                              "(`python main.py cameras` lists the webcams that open)")
     assert not ses.link.ready.is_set()
     assert stats_of(tmp_path)["frames"] == 0
 
