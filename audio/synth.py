@@ -130,33 +130,33 @@ class Voice:
 
 
 class SynthLog:
-    """synth.csv rows from the drain thread, and motion-to-sound latencies (first block reflecting each frame)."""
+    """synth.csv rows from the drain thread, and the motion-to-sound latency figures (game/figures.py's rule)."""
 
     def __init__(self, path):
         from game.sessionlog import CsvLog
         self.csv = CsvLog(path, CSV_HEADER)
-        self.last_frame = -1.0
-        self.latencies: list[float] = []
+        self.frames: list[float] = []      # per logged block: the frame it reflects, its capture time, t_dac
+        self.captures: list[float] = []
+        self.dac_times: list[float] = []
 
     def __call__(self, rows: np.ndarray) -> None:
         for t_dac, midi, hz, amp, frame, t_cap, _uf in rows.tolist():
-            lat = (t_dac - t_cap) * 1000.0 if frame >= 0 and not math.isnan(t_cap) else ""
-            if frame >= 0 and frame != self.last_frame and lat != "":
-                if t_cap >= 0.0:
-                    self.latencies.append(lat)
-                self.last_frame = frame
-            # formatted here: the CSV writer's 6 significant digits would leave 1 ms steps after 100 s
+            has_frame = frame >= 0 and not math.isnan(t_cap)
+            self.frames.append(frame)
+            self.captures.append(t_cap)
+            self.dac_times.append(t_dac)
+            # formatted here: times to the microsecond, pitch and level to what a report needs
             self.csv.write((f"{t_dac:.6f}", f"{midi:.4f}", f"{hz:.3f}", f"{amp:.5f}", int(frame),
-                            "" if math.isnan(t_cap) else f"{t_cap:.6f}", "" if lat == "" else f"{lat:.3f}"))
+                            "" if math.isnan(t_cap) else f"{t_cap:.6f}",
+                            f"{(t_dac - t_cap) * 1000.0:.3f}" if has_frame else ""))
         self.csv.flush()
 
     def percentiles(self) -> dict:
-        if not self.latencies:
-            return {"p50": None, "p95": None, "p99": None, "n": 0}
-        a = np.asarray(self.latencies)
-        p = np.percentile(a, [50, 95, 99])
-        return {"p50": round(float(p[0]), 2), "p95": round(float(p[1]), 2), "p99": round(float(p[2]), 2),
-                "n": int(a.size)}
+        from game.figures import first_block_latencies, percentile
+        t_cap = np.asarray(self.captures, dtype=float)
+        lat = first_block_latencies(self.frames, t_cap, (np.asarray(self.dac_times, dtype=float) - t_cap) * 1000.0)
+        return {"p50": percentile(lat, 50, 2), "p95": percentile(lat, 95, 2), "p99": percentile(lat, 99, 2),
+                "n": int(lat.size)}
 
 
 def run(ctx) -> None:

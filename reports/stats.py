@@ -7,16 +7,12 @@ from __future__ import annotations
 import numpy as np
 
 from reports.sessiondata import SessionData
+from game.figures import first_block_latencies, percentile as pct
 from game.logfiles import FRAME_COLUMNS, SYNTH_COLUMNS
 
 PROCESSES = ("vision", "synth", "music", "recorder")
 COMMON = ("startup_s", "cpu_s", "max_rss_mb", "pid")
 CLOCK_MODE = "no speaker (clock mode)"
-
-
-def pct(values: np.ndarray, q: float) -> float | None:
-    v = values[~np.isnan(values)]
-    return round(float(np.percentile(v, q)), 3) if len(v) else None
 
 
 def build_stats(data: SessionData) -> dict:
@@ -74,7 +70,7 @@ def _synth(data: SessionData, stats: dict) -> dict:
     if rec["mode"] == "clock":  # nothing reached a speaker: there is no sound to time
         rec["latency_ms"] = {"p50": None, "p95": None, "p99": None, "samples": 0, "not_measured": CLOCK_MODE}
         return rec
-    lat = first_block_latencies(rows)
+    lat = first_block_latencies(rows["frame_index"], rows["t_capture"], rows["latency_ms"])
     if len(lat):
         rec["latency_ms"] = {"p50": pct(lat, 50), "p95": pct(lat, 95), "p99": pct(lat, 99),
                              "samples": int(len(lat)), "from": "synth.csv"}
@@ -82,22 +78,6 @@ def _synth(data: SessionData, stats: dict) -> dict:
         rec["latency_ms"] = {q: stats.get(f"latency_ms_{q}", _nested(stats, "latency_ms", q))
                              for q in ("p50", "p95", "p99")} | {"samples": 0, "from": "stats-synth.json"}
     return rec
-
-
-def first_block_latencies(rows: dict[str, np.ndarray]) -> np.ndarray:
-    """Motion-to-sound latencies (ms) by the synth's own rule (audio/synth.py SynthLog), so stats.json and
-    stats-synth.json agree: the first block reflecting each frame, whatever its amplitude (silence is timed too);
-    frames captured before t0 are not counted. Later blocks of a frame would add the frame's age, not latency."""
-    lat, frame, t_cap = rows["latency_ms"], rows["frame_index"], rows["t_capture"]
-    out, last = [], -1.0
-    with np.errstate(invalid="ignore"):
-        usable = (frame >= 0) & ~np.isnan(lat) & ~np.isnan(t_cap)
-    for i in np.flatnonzero(usable):
-        if frame[i] != last:
-            if t_cap[i] >= 0.0:
-                out.append(lat[i])
-            last = frame[i]
-    return np.asarray(out, dtype=float)
 
 
 def _music(data: SessionData, stats: dict) -> dict:

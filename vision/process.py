@@ -198,11 +198,8 @@ class VisionLoop:
             self.rows = []
 
     def stats(self) -> dict:
+        from game.figures import percentile as pct
         span = (self.t_last - self.t_first) if self.frames > 1 else 0.0
-
-        def pct(xs, q):
-            return round(float(np.percentile(xs, q)), 3) if xs else None
-
         return {
             "frames": self.frames,
             "fps": round((self.frames - 1) / span, 2) if span > 0 else None,
