@@ -44,6 +44,16 @@ def _session_options(p: argparse.ArgumentParser, demo: bool) -> None:
     p.add_argument("--input-device", metavar="INDEX|NAME", help="microphone: index or part of its name")
     p.add_argument("--output-device", metavar="INDEX|NAME", help="speaker: index or part of its name")
     p.add_argument("--count-in", type=float, metavar="SECONDS", help="pause before the song starts (default 1)")
+    p.add_argument("--detector", choices=list(settings_mod.DETECTORS),
+                   help="hand tracking: landmarks (MediaPipe Hands models), classic (skin colour, OpenCV only) or "
+                        "auto: landmarks when its models are installed (default: auto)")
+    p.add_argument("--landmark-model", choices=list(settings_mod.LANDMARK_MODELS),
+                   help="landmarks model size: lite is faster, full a little more precise (default: lite)")
+    p.add_argument("--pitch-hand", choices=list(settings_mod.HANDS),
+                   help="the hand that sets the pitch; the other hand, raised or lowered, sets the volume "
+                        "(default: right)")
+    p.add_argument("--record-video", action="store_const", const=True,
+                   help="also write the annotated session as session.mp4 in the session folder")
 
 
 def parser() -> argparse.ArgumentParser:

@@ -15,7 +15,9 @@ from typing import Mapping
 ROOT = Path(__file__).resolve().parent.parent
 DIFFICULTIES = {"easy": 2.0, "medium": 1.0, "hard": 0.5}  # hit tolerance in semitones
 SECURITIES = ("starttls", "ssl", "none")
-DETECTORS = ("classic",)
+DETECTORS = ("auto", "landmarks", "classic")
+LANDMARK_MODELS = ("lite", "full")
+HANDS = ("right", "left")
 
 
 class SettingsError(ValueError):
@@ -60,7 +62,12 @@ class Settings:
     input_device: str | None = None      # index or part of a name; None: the default device
     output_device: str | None = None
     # vision
-    detector: str = "classic"
+    detector: str = "auto"               # auto | landmarks | classic (auto: landmarks when its models are there)
+    landmark_model: str = "lite"         # lite | full: MediaPipe Hands model size for the landmarks detector
+    pitch_hand: str = "right"            # the player's hand that sets the pitch; the other sets the volume
+    models_dir: str = ""                 # where the landmark models are cached ("": ~/.cache/handtone/models)
+    calibration_dir: str = ""            # saved per-player calibrations ("": ~/.config/handtone/calibration)
+    record_video: bool = False           # write the annotated session as session.mp4
     width: int = 640
     height: int = 480
     fps: float = 30.0
@@ -188,6 +195,11 @@ def validate(s: Settings) -> None:
         raise _bad("count_in", f"count-in must be 0..30 seconds, got {s.count_in}")
     if s.detector not in DETECTORS:
         raise _bad("detector", f"detector {s.detector!r} does not exist: use one of {', '.join(DETECTORS)}")
+    if s.landmark_model not in LANDMARK_MODELS:
+        raise _bad("landmark_model", f"landmark-model must be one of {', '.join(LANDMARK_MODELS)}, "
+                                     f"got {s.landmark_model!r}")
+    if s.pitch_hand not in HANDS:
+        raise _bad("pitch_hand", f"pitch-hand must be one of {', '.join(HANDS)}, got {s.pitch_hand!r}")
     if not 0.0 < s.area_far < s.area_near <= 1.0:
         raise _bad("area_far", f"need 0 < area-far < area-near <= 1, got {s.area_far}, {s.area_near}")
     if s.smtp.security not in SECURITIES:

@@ -42,4 +42,10 @@ if [ "$want" != "$have" ]; then
   .venv/bin/python -m pip install -q -r requirements.txt
   echo "$want" > .venv/.requirements.sha256
 fi
+# the landmarks detector's models, fetched once into a cache outside the checkout (offline after that)
+if ! .venv/bin/python -m vision.models --check >/dev/null 2>&1; then
+  if ! .venv/bin/python -m vision.models; then
+    echo "setup: warning: no landmarks models; the game uses the classic detector until \`make setup\` runs online" >&2
+  fi
+fi
 echo "setup: ready ($(.venv/bin/python --version))"

@@ -12,7 +12,7 @@ import numpy as np
 
 def bench_detector(frames: int = 500, width: int = 640, height: int = 480) -> dict:
     """Time the classic detector on ``frames`` synthetic frames; fps and ms per frame (p50, p95, mean)."""
-    from vision.detector import ClassicDetector
+    from vision.classic import ClassicDetector
     from vision.handdraw import Painter
 
     painter = Painter(width, height)

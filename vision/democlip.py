@@ -22,7 +22,8 @@ import numpy as np
 
 from game.pitchmap import PitchMap
 from game.song import load as load_song
-from vision import detector as det
+from vision import classic as det
+from vision.classic import ClassicDetector
 from vision.handdraw import Painter, hand_extent
 
 GENERATOR_VERSION = 4
@@ -137,7 +138,7 @@ def calibrate(width: int, height: int, painter: Painter, lo_area: float, hi_area
             w.write(painter.paint((cx, cy, float(s))))
         w.release()
         cap = cv2.VideoCapture(str(path))
-        d = det.ClassicDetector(width, height, background=False)
+        d = ClassicDetector(width, height, background=False)
         for s in scales:
             ok, frame = cap.read()
             if not ok:

@@ -20,18 +20,21 @@ FLUSH_EVERY = 0.5   # seconds between frames.csv flushes
 
 
 def run(ctx) -> None:
-    from vision.detector import make_detector
+    from vision.detector import DetectorUnavailable, make_detector
     from vision.sources import open_source
     from vision.window import open_window
 
     s = ctx.settings
     hand_rec = attach_hand(ctx.link.shm["hand"])
     voice_rec = attach_voice(ctx.link.shm["voice"])
-    source = window = log = None
+    source = window = log = detector = None
     loop = None
     try:
         source = open_source(s.camera, s, stop=ctx.stopped)
-        detector = make_detector(s)
+        try:
+            detector = make_detector(s, ctx.notice)
+        except DetectorUnavailable as e:
+            raise ChildFailure(str(e)) from None
         song = ctx.song()
         ok, first, _t = source.read()
         if not ok and ctx.stopped.is_set():
@@ -56,7 +59,8 @@ def run(ctx) -> None:
     finally:
         stats = loop.stats() if loop is not None else {"frames": 0}
         stats.update({"source": source.describe() if source is not None else s.camera,
-                      "detector": s.detector, "window": window is not None})
+                      "detector": getattr(detector, "name", s.detector) if detector is not None else s.detector,
+                      "window": window is not None})
         if log is not None:
             log.close()
         ctx.write_stats(stats)  # before closing the source: a stalled stream's close() may wait (launcher SIGTERMs)

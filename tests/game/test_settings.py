@@ -28,7 +28,7 @@ def test_settings_are_frozen():
     ({"latency": "high"}, "latency 'high' is not available yet"),
     ({"block": "many"}, "--block: 'many' is not a whole number"),
     ({"count_in": -1}, "count-in must be 0..30 seconds"),
-    ({"detector": "magic"}, "detector 'magic' does not exist: use one of classic"),
+    ({"detector": "magic"}, "detector 'magic' does not exist: use one of auto, landmarks, classic"),
 ])
 def test_bad_values_say_what_is_wrong(cli, message):
     with pytest.raises(settings.SettingsError, match=message):

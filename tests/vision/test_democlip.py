@@ -10,7 +10,7 @@ from game.pitchmap import PitchMap
 from game.settings import Settings
 from game.song import load
 from vision import democlip
-from vision.detector import ClassicDetector
+from vision.classic import ClassicDetector
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from vision.bench import bench_detector
-from vision.detector import ClassicDetector
+from vision.classic import ClassicDetector
 from vision.handdraw import Painter
 
 W, H = 640, 480
@@ -93,11 +93,9 @@ def test_bench_numbers():
     assert b["fps"] > 50  # ~1 ms a frame here; generous for a busy machine
 
 
-def test_unknown_detector_says_what_to_set():
+def test_unknown_detector_says_what_to_use():
     from types import SimpleNamespace
 
-    from game.child import ChildFailure
-    from vision.detector import make_detector
-    with pytest.raises(ChildFailure, match=r"^unknown detector 'hog': set HANDTONE_DETECTOR=classic "
-                                           r"\(the only detector so far\)$"):
-        make_detector(SimpleNamespace(detector="hog", width=640, height=480))
+    from vision.detector import DetectorUnavailable, make_detector
+    with pytest.raises(DetectorUnavailable, match=r"^unknown detector 'hog': use one of auto, landmarks, classic$"):
+        make_detector(SimpleNamespace(detector="hog", width=640, height=480, pitch_hand="right"))

@@ -10,7 +10,7 @@ import pytest
 
 from game.child import ChildFailure
 from game.settings import Settings
-from vision.detector import ClassicDetector
+from vision.classic import ClassicDetector
 from vision.handdraw import Painter
 from vision.sources import open_source
 from visionkit import MjpegServer

@@ -9,7 +9,7 @@ import numpy as np
 from game.settings import Settings
 from game.song import load, note_name
 from vision import window as win
-from vision.detector import ClassicDetector
+from vision.classic import ClassicDetector
 from vision.handdraw import Painter
 
 
