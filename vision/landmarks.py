@@ -1,8 +1,204 @@
-"""The `landmarks` detector (being written in this branch; until then auto falls back to classic)."""
-from vision.detector import DetectorUnavailable
+"""The `landmarks` detector: MediaPipe Hands' palm detector and 21-landmark model, run with LiteRT, tracked by us.
+
+Per frame: every tracked hand's crop comes from its landmarks of the previous frame (cheap: only the landmark
+model runs, ~3 ms); the palm detector (~5 ms) runs only when no hand is tracked, and every REDETECT_EVERY frames
+while fewer than two are, to pick up a second hand. A hand whose presence score falls below PRESENCE is dropped.
+
+The pitch size comes from the palm, which does not change shape when the fingers move: the area of the polygon
+wrist - thumb base - index/middle/ring/little finger bases, as a fraction of the frame, times PALM_TO_HAND so its
+numbers sit in the same range as the classic detector's whole-hand area (area_far / area_near keep their meaning).
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+
+import cv2
+import numpy as np
+
+from vision.detector import DetectorUnavailable, Detection, Hand, assign_roles
+from vision.palm import PalmDetector, Roi, rotated_rect, rotation_between
+
+LM_INPUT = 224
+PRESENCE = 0.5            # MediaPipe's own threshold on the hand-presence score
+MAX_HANDS = 2
+REDETECT_EVERY = 10       # frames between palm searches while one hand is tracked (a second may come in)
+SAME_HAND_IOU = 0.4       # two crops overlapping this much are one hand
+# landmarks -> next frame's crop (MediaPipe hand_landmark_landmarks_to_roi)
+TRACK_SUBSET = (0, 1, 2, 3, 5, 6, 9, 10, 13, 14, 17, 18)   # wrist, thumb base, finger bases and their next joints
+TRACK_SCALE = 2.0
+TRACK_SHIFT_Y = -0.1
+PALM_POLYGON = (0, 1, 5, 9, 13, 17)   # wrist, thumb CMC, index/middle/ring/little MCP: rigid, fingers don't move it
+PALM_TO_HAND = 2.4        # whole open hand area / palm polygon area (measured on hands; keeps area_* meaningful)
+#: the skeleton to draw: MediaPipe's hand connections
+CONNECTIONS = ((0, 1), (1, 2), (2, 3), (3, 4), (0, 5), (5, 6), (6, 7), (7, 8), (5, 9), (9, 10), (10, 11), (11, 12),
+               (9, 13), (13, 14), (14, 15), (15, 16), (13, 17), (0, 17), (17, 18), (18, 19), (19, 20))
+
+
+@contextlib.contextmanager
+def quiet_stderr():
+    """LiteRT's C++ prints 'INFO: Created TensorFlow Lite XNNPACK delegate' on fd 2: not for the player's eyes."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def load_interpreter(path, threads: int = 1):
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        raise DetectorUnavailable("LiteRT (ai-edge-litert) is not installed: run `make setup`") from None
+    with quiet_stderr():
+        it = Interpreter(model_path=str(path), num_threads=threads)
+        it.allocate_tensors()
+    return it
+
+
+def palm_area(xy: np.ndarray) -> float:
+    """Shoelace area (pixels) of the palm polygon."""
+    p = xy[list(PALM_POLYGON)]
+    x, y = p[:, 0], p[:, 1]
+    return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+
+
+def roi_from_landmarks(xy: np.ndarray) -> Roi:
+    """Next frame's crop from this frame's landmarks (image pixels), MediaPipe's HandLandmarksToRect + transform."""
+    x0, y0 = xy[0]
+    x1 = ((xy[5, 0] + xy[13, 0]) / 2 + xy[9, 0]) / 2
+    y1 = ((xy[5, 1] + xy[13, 1]) / 2 + xy[9, 1]) / 2
+    rotation = rotation_between(x0, y0, x1, y1)
+    pts = xy[list(TRACK_SUBSET)]
+    centre = (pts.min(0) + pts.max(0)) / 2
+    c, s = math.cos(-rotation), math.sin(-rotation)
+    d = pts - centre
+    proj = np.stack([d[:, 0] * c - d[:, 1] * s, d[:, 0] * s + d[:, 1] * c], axis=1)
+    lo, hi = proj.min(0), proj.max(0)
+    pc = (lo + hi) / 2
+    cr, sr = math.cos(rotation), math.sin(rotation)
+    cx = pc[0] * cr - pc[1] * sr + centre[0]
+    cy = pc[0] * sr + pc[1] * cr + centre[1]
+    w, h = hi - lo
+    return rotated_rect(cx, cy, w, h, rotation, TRACK_SCALE, TRACK_SHIFT_Y, 0, 0)
+
+
+class LandmarkModel:
+    """One hand crop -> 21 landmarks (image pixels), presence score, P(player's right hand)."""
+
+    def __init__(self, interpreter):
+        self.it = interpreter
+        outs = {o["name"]: o for o in self.it.get_output_details()}
+        names = sorted(outs)   # Identity: landmarks, _1: presence, _2: handedness, _3: world landmarks
+        self.landmarks_index = outs[names[0]]["index"]
+        self.presence_index = outs[names[1]]["index"]
+        self.handedness_index = outs[names[2]]["index"]
+        self.input_index = self.it.get_input_details()[0]["index"]
+        self.crop = np.zeros((LM_INPUT, LM_INPUT, 3), np.uint8)
+        self.rgb = np.zeros((LM_INPUT, LM_INPUT, 3), np.uint8)
+        self.tensor = np.zeros((1, LM_INPUT, LM_INPUT, 3), np.float32)
+        self.dst = np.array([[0, 0], [LM_INPUT, 0], [0, LM_INPUT]], np.float32)
+
+    def run(self, frame: np.ndarray, roi: Roi):
+        m = cv2.getAffineTransform(roi.corners(), self.dst)
+        cv2.warpAffine(frame, m, (LM_INPUT, LM_INPUT), dst=self.crop, flags=cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_CONSTANT)
+        cv2.cvtColor(self.crop, cv2.COLOR_BGR2RGB, dst=self.rgb)
+        np.multiply(self.rgb, 1.0 / 255.0, out=self.tensor[0], casting="unsafe")
+        self.it.set_tensor(self.input_index, self.tensor)
+        self.it.invoke()
+        presence = float(self.it.get_tensor(self.presence_index).ravel()[0])
+        # MediaPipe's "right" assumes a mirrored (selfie) picture; ours is the camera's own, so it is the other hand
+        right = 1.0 - float(self.it.get_tensor(self.handedness_index).ravel()[0])
+        raw = self.it.get_tensor(self.landmarks_index).reshape(21, 3)
+        xy = roi.to_image(raw[:, :2].astype(np.float32), LM_INPUT).astype(np.float32)
+        return xy, presence, right
 
 
 class LandmarkDetector:
+    name = "landmarks"
+
+    def __init__(self, palm_interpreter, landmark_interpreter, width: int, height: int, pitch_hand: str = "right",
+                 model: str = "lite", max_hands: int = MAX_HANDS):
+        self.width, self.height = width, height
+        self.frame_px = float(width * height)
+        self.palm = PalmDetector(palm_interpreter, width, height)
+        self.model = LandmarkModel(landmark_interpreter)
+        self.pitch_hand = pitch_hand
+        self.size = model
+        self.max_hands = max_hands
+        self.rois: list = []            # crops for the hands tracked into the next frame
+        self.since_search = 0
+        self.palm_runs = 0              # counters for the stats and the bench
+        self.landmark_runs = 0
+
     @classmethod
-    def from_settings(cls, settings):
-        raise DetectorUnavailable("landmarks detector not finished yet")
+    def from_settings(cls, settings) -> "LandmarkDetector":
+        from vision.models import ModelsMissing, model_paths
+        try:
+            paths = model_paths(settings.models_dir, settings.landmark_model)
+        except ModelsMissing as e:
+            raise DetectorUnavailable(str(e)) from None
+        return cls(load_interpreter(paths["palm"]), load_interpreter(paths["landmark"]), settings.width,
+                   settings.height, settings.pitch_hand, settings.landmark_model)
+
+    def describe(self) -> str:
+        return f"landmarks ({self.size} models, LiteRT)"
+
+    def detect(self, frame: np.ndarray) -> Detection:
+        found = []   # (presence, xy, right, roi)
+        for roi in self.rois:
+            self._try(frame, roi, found)
+        self.since_search += 1
+        if not found or (len(found) < self.max_hands and self.since_search >= REDETECT_EVERY):
+            self.since_search = 0
+            self.palm_runs += 1
+            for palm in self.palm.detect(frame, self.max_hands):
+                roi = self.palm.roi(palm)
+                if any(_overlap(roi, other[3]) > SAME_HAND_IOU for other in found):
+                    continue
+                self._try(frame, roi, found)
+        found.sort(key=lambda f: -f[0])
+        kept = []
+        for f in found:
+            if all(_overlap(f[3], k[3]) <= SAME_HAND_IOU for k in kept):
+                kept.append(f)
+        kept = kept[:self.max_hands]
+        self.rois = [f[3] for f in kept]
+        hands = [self._hand(presence, xy, right) for presence, xy, right, _ in kept]
+        return Detection(assign_roles(hands, self.pitch_hand))
+
+    def _try(self, frame, roi: Roi, found: list) -> None:
+        self.landmark_runs += 1
+        xy, presence, right = self.model.run(frame, roi)
+        if presence >= PRESENCE:
+            found.append((presence, xy, right, roi_from_landmarks(xy)))
+
+    def _hand(self, presence: float, xy: np.ndarray, right: float) -> Hand:
+        x0, y0 = np.floor(xy.min(0)).astype(int)
+        x1, y1 = np.ceil(xy.max(0)).astype(int)
+        x0, y0 = max(0, x0), max(0, y0)
+        x1, y1 = min(self.width - 1, x1), min(self.height - 1, y1)
+        palm = xy[list(PALM_POLYGON)].mean(0)
+        area = min(1.0, PALM_TO_HAND * palm_area(xy) / self.frame_px)
+        return Hand(area=area, cx=1.0 - float(palm[0]) / self.width, cy=float(palm[1]) / self.height,
+                    box=(int(x0), int(y0), int(max(1, x1 - x0)), int(max(1, y1 - y0))), confidence=presence,
+                    handedness="right" if right >= 0.5 else "left", landmarks=xy)
+
+    def reset(self) -> None:
+        self.rois = []
+        self.since_search = 0
+
+
+def _overlap(a: Roi, b: Roi) -> float:
+    """IoU of two crops, treated as axis-aligned squares (good enough to tell one hand from two)."""
+    from vision.palm import iou
+    return float(iou(np.array([a.cx, a.cy, a.size, a.size]), np.array([[b.cx, b.cy, b.size, b.size]]))[0])
