@@ -30,7 +30,9 @@ TRACK_SUBSET = (0, 1, 2, 3, 5, 6, 9, 10, 13, 14, 17, 18)   # wrist, thumb base, 
 TRACK_SCALE = 2.0
 TRACK_SHIFT_Y = -0.1
 PALM_POLYGON = (0, 1, 5, 9, 13, 17)   # wrist, thumb CMC, index/middle/ring/little MCP: rigid, fingers don't move it
-PALM_TO_HAND = 2.4        # whole open hand area / palm polygon area (measured on hands; keeps area_* meaningful)
+PALM_TO_HAND = 5.2        # whole hand area / palm polygon area, measured on vision/handdraw.py's hand (5.0-5.45): so the
+                          # demo clip plays the same notes with either detector; a player's near/far calibration sets
+                          # the range for a real hand
 #: the skeleton to draw: MediaPipe's hand connections
 CONNECTIONS = ((0, 1), (1, 2), (2, 3), (3, 4), (0, 5), (5, 6), (6, 7), (7, 8), (5, 9), (9, 10), (10, 11), (11, 12),
                (9, 13), (13, 14), (14, 15), (15, 16), (13, 17), (0, 17), (17, 18), (18, 19), (19, 20))

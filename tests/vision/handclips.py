@@ -110,7 +110,8 @@ def true_area(scale: float, spread: float = 0.0, mirror: bool = False) -> float:
 
 def clip_with_hand(photo: np.ndarray, frames: int, seed: int, tone=TONES["medium"], lead_in: int = 8,
                    mirror: bool = False):
-    """Frames of a hand moving nearer and farther (palm height 45..150 px) and around over ``photo``.
+    """Frames of a hand moving nearer and farther and around over ``photo``: palm height 50..190 px, which is hand
+    area 0.011..0.15 of the frame, the game's default playing range (area_far 0.01, area_near 0.16).
 
     The first ``lead_in`` frames have no hand (a player walks into the picture; the classic detector learns the
     room). Yields (frame, truth) where truth is None or (scale, cx, cy) in pixels."""
@@ -121,9 +122,9 @@ def clip_with_hand(photo: np.ndarray, frames: int, seed: int, tone=TONES["medium
             yield webcam(photo, rng), None
             continue
         k = i - lead_in
-        scale = 97.5 + 52.5 * math.sin(2 * math.pi * k / 40.0 + phase)        # nearer and farther
+        scale = 120.0 + 70.0 * math.sin(2 * math.pi * k / 40.0 + phase)        # nearer and farther
         cx = W / 2 + 120 * math.sin(2 * math.pi * k / 53.0 + phase)
-        cy = H / 2 + 30 + 40 * math.cos(2 * math.pi * k / 61.0)
+        cy = H / 2 + 40 + 30 * math.cos(2 * math.pi * k / 61.0)
         frame = photo.copy()
         paste_hand(frame, hand_mask(cx, cy, scale, mirror=mirror, tilt=6 * math.sin(k / 7.0)), tone, seed + i)
         yield webcam(frame, rng), (scale, cx, cy)

@@ -1,0 +1,221 @@
+"""The landmarks detector: our decoding of MediaPipe's palm detector, the crops, tracking, and the real models on
+real photographs (OpenCV's samples) and on a drawn hand pasted over them."""
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import cv2
+import numpy as np
+import pytest
+
+import handclips as hc
+import standins
+from game.pitchmap import PitchMap
+from vision import palm as palm_mod
+from vision.detector import Hand, assign_roles
+
+W, H = hc.W, hc.H
+
+
+def settings(**kw):
+    base = dict(models_dir="", landmark_model="lite", width=W, height=H, pitch_hand="right")
+    base.update(kw)
+    return SimpleNamespace(**base)
+
+
+@pytest.fixture(scope="module")
+def detector_factory():
+    from vision.detector import DetectorUnavailable
+    from vision.landmarks import LandmarkDetector
+
+    def make(**kw):
+        try:
+            return LandmarkDetector.from_settings(settings(**kw))
+        except DetectorUnavailable as e:
+            standins.missing(f"landmarks detector: {e}")
+    make()
+    return make
+
+
+@pytest.fixture(scope="module")
+def photos():
+    return hc.photos()
+
+
+# ---- decoding, without the models ------------------------------------------------------------------------------
+def test_anchor_layout_is_mediapipes():
+    a = palm_mod.ssd_anchors()
+    assert a.shape == (2016, 2)
+    # 24x24 cells, 2 anchors each, row by row; then 12x12 cells, 6 anchors each
+    assert np.allclose(a[0], [0.5 / 24, 0.5 / 24]) and np.allclose(a[1], a[0])
+    assert np.allclose(a[2], [1.5 / 24, 0.5 / 24])
+    assert np.allclose(a[1151], [23.5 / 24, 23.5 / 24])
+    assert np.allclose(a[1152:1158], [0.5 / 12, 0.5 / 12])
+    assert np.allclose(a[-1], [11.5 / 12, 11.5 / 12])
+
+
+def test_weighted_nms_averages_overlapping_boxes_and_keeps_separate_ones():
+    boxes = np.array([[0.5, 0.5, 0.2, 0.2], [0.52, 0.5, 0.2, 0.2], [0.1, 0.1, 0.1, 0.1]], np.float32)
+    kps = np.repeat(boxes[:, None, :2], 7, axis=1)
+    scores = np.array([0.9, 0.6, 0.7], np.float32)
+    out = palm_mod.weighted_nms(scores, boxes, kps, max_out=5)
+    assert [round(p.score, 2) for p in out] == [0.9, 0.7]
+    assert out[0].box[0] == pytest.approx((0.5 * 0.9 + 0.52 * 0.6) / 1.5)   # score-weighted mean
+    assert np.allclose(out[1].box, boxes[2])
+    assert len(palm_mod.weighted_nms(scores, boxes, kps, max_out=1)) == 1
+
+
+@pytest.mark.parametrize("rotation", [0.0, 0.7, -2.0, math.pi])
+def test_crop_and_back_are_inverse(rotation):
+    roi = palm_mod.Roi(300.0, 200.0, 150.0, rotation)
+    m = cv2.getAffineTransform(roi.corners(), np.array([[0, 0], [224, 0], [0, 224]], np.float32))
+    crop_pts = np.array([[10, 20], [112, 112], [200, 50]], np.float32)
+    image_pts = roi.to_image(crop_pts, 224)
+    back = (m[:, :2] @ image_pts.T).T + m[:, 2]
+    assert np.allclose(back, crop_pts, atol=1e-3)
+
+
+def test_rotation_points_fingers_up():
+    assert palm_mod.rotation_between(100, 200, 100, 100) == pytest.approx(0.0)          # fingers already up
+    assert palm_mod.rotation_between(100, 100, 200, 100) == pytest.approx(math.pi / 2)  # fingers to the right
+    assert abs(palm_mod.rotation_between(100, 100, 100, 200)) == pytest.approx(math.pi)
+
+
+def test_roles_by_handedness_then_by_place():
+    r = Hand(0.05, 0.8, 0.5, (0, 0, 1, 1), 1.0, "right")
+    l = Hand(0.05, 0.2, 0.5, (0, 0, 1, 1), 1.0, "left")
+    assert assign_roles([l, r], "right") == [r, l]
+    assert assign_roles([r, l], "left") == [l, r]
+    a = Hand(0.05, 0.3, 0.5, (0, 0, 1, 1), 1.0)
+    b = Hand(0.05, 0.7, 0.5, (0, 0, 1, 1), 1.0)
+    assert assign_roles([a, b], "right") == [b, a]      # unknown handedness: the player's right side plays pitch
+    assert assign_roles([a, b], "left") == [a, b]
+    assert assign_roles([a], "left") == [a]             # one hand alone always plays
+
+
+# ---- the real models ---------------------------------------------------------------------------------------------
+# Messi's two hands in OpenCV's messi5.jpg (640x480 crop), boxed by eye: his right hand is on the picture's left
+MESSI_RIGHT = (25, 112, 102, 158)
+MESSI_LEFT = (405, 205, 478, 262)
+
+
+def inside(xy, box) -> bool:
+    x0, y0, x1, y1 = box
+    return bool(np.all((xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)))
+
+
+def test_landmarks_fall_on_real_hands_in_a_photograph(detector_factory, photos):
+    det = detector_factory()
+    for _ in range(3):
+        found = det.detect(photos["messi5"])
+    assert len(found.hands) == 2
+    by_side = sorted(found.hands, key=lambda h: h.box[0])
+    assert inside(by_side[0].landmarks, MESSI_RIGHT), by_side[0].landmarks
+    assert inside(by_side[1].landmarks, MESSI_LEFT), by_side[1].landmarks
+    assert [h.handedness for h in by_side] == ["right", "left"]
+    assert found.hand is by_side[0]       # pitch_hand=right: his right hand plays pitch, the left one volume
+    assert all(h.confidence > 0.9 for h in found.hands)
+
+
+def test_nothing_on_photographs_without_hands(detector_factory, photos):
+    det = detector_factory()
+    for name, photo in photos.items():
+        if name == "messi5":
+            continue
+        det.reset()
+        assert det.detect(photo).hands == [], name
+
+
+def test_landmarks_fall_on_a_pasted_hand(detector_factory, photos):
+    det = detector_factory()
+    for name in ("building", "baboon", "stuff"):
+        for (cx, cy, scale) in ((200, 280, 80), (420, 250, 140)):
+            frame = photos[name].copy()
+            mask = hc.hand_mask(cx, cy, scale)
+            hc.paste_hand(frame, mask)
+            det.reset()
+            hand = det.detect(frame).hand
+            assert hand is not None, (name, cx, cy, scale)
+            near = cv2.dilate(mask, np.ones((9, 9), np.uint8))
+            xs = np.clip(hand.landmarks[:, 0].round().astype(int), 0, W - 1)
+            ys = np.clip(hand.landmarks[:, 1].round().astype(int), 0, H - 1)
+            assert np.count_nonzero(near[ys, xs]) >= 20, (name, cx, cy, scale)   # 21 landmarks on the hand
+            # the wrist is the lowest landmark, fingertips (4, 8, 12, 16, 20) above the palm
+            assert hand.landmarks[0, 1] > hand.landmarks[[8, 12, 16], 1].max()
+            assert abs(hand.cx - (1.0 - cx / W)) < 0.08 and abs(hand.cy - cy / H) < 0.12
+
+
+def test_spreading_the_fingers_does_not_change_the_note(detector_factory, photos):
+    """The pitch size comes from the palm: fingers closed or fanned out play the same note (within 0.75 semitone,
+    single frames, model jitter included), while the size still follows distance."""
+    det = detector_factory()
+    pm = PitchMap(60.0, 84.0, 0.01, 0.16)
+    mean_note = {}
+    for name in ("stuff", "leuvenA"):
+        for scale in (90, 150):
+            notes = []
+            for spread in (0.0, 0.5, 1.0):
+                frame = photos[name].copy()
+                hc.paste_hand(frame, hc.hand_mask(320, 280, scale, spread))
+                det.reset()
+                hand = det.detect(frame).hand
+                assert hand is not None, (name, scale, spread)
+                notes.append(pm.midi(hand.area))
+            assert max(notes) - min(notes) < 0.75, (name, scale, notes)
+            mean_note[name, scale] = sum(notes) / len(notes)
+        assert mean_note[name, 150] - mean_note[name, 90] > 6.0   # 2.8x the area: ~8.6 semitones on this map
+
+
+def test_tracking_runs_the_palm_detector_only_when_the_hand_is_lost(detector_factory, photos):
+    det = detector_factory()
+    frames = list(hc.clip_with_hand(photos["building"], 68, seed=3, lead_in=8))
+    seen = 0
+    for frame, truth in frames:
+        if det.detect(frame).present:
+            seen += 1
+    # 8 empty frames search every frame; then one search finds the hand, re-searches for a second hand every 10
+    assert det.palm_runs <= 8 + 1 + 60 // 10 + 2, det.palm_runs
+    assert seen >= 57
+    runs = det.palm_runs
+    for frame in hc.clip_without_hand(photos["building"], 5, seed=4):
+        assert not det.detect(frame).present
+    assert det.palm_runs == runs + 5
+
+
+def test_two_hands_are_tracked_and_given_roles(detector_factory, photos):
+    det = detector_factory()
+    frame = photos["stuff"].copy()
+    hc.paste_hand(frame, hc.hand_mask(170, 280, 90, mirror=True))
+    hc.paste_hand(frame, hc.hand_mask(470, 280, 100), tone=hc.TONES["olive"])
+    for _ in range(2):
+        found = det.detect(frame)
+    assert len(found.hands) == 2
+    xs = sorted(h.box[0] + h.box[2] / 2 for h in found.hands)
+    assert xs[0] < 250 < 400 < xs[1]
+    if found.hand.handedness != found.second.handedness:
+        assert found.hand.handedness == "right"           # the player's right hand plays pitch
+    else:
+        assert found.hand.cx > found.second.cx            # otherwise the hand on the player's right
+    one = photos["stuff"].copy()
+    hc.paste_hand(one, hc.hand_mask(470, 280, 100), tone=hc.TONES["olive"])
+    det.reset()
+    alone = det.detect(one)
+    assert len(alone.hands) == 1 and alone.hand is not None   # one hand alone plays pitch
+
+
+def test_auto_picks_landmarks_and_says_so(detector_factory):
+    from vision.detector import make_detector
+    told = []
+    det = make_detector(settings(detector="auto"), told.append)
+    assert det.name == "landmarks" and told == ["detector: landmarks (landmarks (lite models, LiteRT))"]
+
+
+def test_auto_falls_back_to_classic_without_models_and_landmarks_refuses(tmp_path):
+    from vision.detector import DetectorUnavailable, make_detector
+    told = []
+    det = make_detector(settings(detector="auto", models_dir=str(tmp_path)), told.append)
+    assert det.name == "classic"
+    assert told and told[0].startswith("detector: classic (the landmarks models are not in ")
+    with pytest.raises(DetectorUnavailable, match=r"run `make setup`.*or use --detector classic"):
+        make_detector(settings(detector="landmarks", models_dir=str(tmp_path)))
