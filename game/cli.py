@@ -84,7 +84,23 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("devices", help="list audio devices (for --input-device / --output-device)",
                    description="List PortAudio's audio devices: index, name, inputs and outputs, defaults marked. "
                    "--input-device and --output-device take an index or part of a name.")
+    bench = sub.add_parser("bench", help="measure speed and print the figures",
+                           description="Benchmarks that print figures. vision: each detector's frames per second "
+                           "at 640x480 on one core (classic; landmarks lite and full, tracking and with the palm "
+                           "detector on every frame).")
+    bench.add_argument("what", choices=["vision"], help="what to measure")
+    bench.add_argument("--frames", type=int, default=400, help="frames per detector (default 400)")
+    bench.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
     return top
+
+
+def run_bench(args) -> int:
+    import json
+
+    from vision.bench import bench_vision, format_rows
+    rows = bench_vision(frames=max(20, args.frames))
+    print(json.dumps(rows, indent=1) if args.json else format_rows(rows))
+    return 0
 
 
 def list_cameras() -> int:
@@ -134,6 +150,8 @@ def main(argv=None) -> int:
         return list_cameras()
     if args.command == "devices":
         return list_audio_devices()
+    if args.command == "bench":
+        return run_bench(args)
     try:
         settings = _settings_from(args, demo=args.command == "demo")
         song = song_mod.load(settings.song)

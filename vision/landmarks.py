@@ -141,6 +141,7 @@ class LandmarkDetector:
         self.since_search = 0
         self.palm_runs = 0              # counters for the stats and the bench
         self.landmark_runs = 0
+        self.tracking = True            # False: forget the hands every frame, search palms each time (the bench)
 
     @classmethod
     def from_settings(cls, settings) -> "LandmarkDetector":
@@ -157,6 +158,8 @@ class LandmarkDetector:
 
     def detect(self, frame: np.ndarray) -> Detection:
         found = []   # (presence, xy, right, roi)
+        if not self.tracking:
+            self.rois = []
         for roi in self.rois:
             self._try(frame, roi, found)
         self.since_search += 1

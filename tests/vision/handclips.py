@@ -18,7 +18,8 @@ import cv2
 import numpy as np
 
 import standins
-from vision.handdraw import _PARTS
+from vision.handdraw import paste_shaded_hand as paste_hand
+from vision.handdraw import posed_hand_mask
 
 W, H = 640, 480
 PHOTOS = ("home", "building", "fruits", "messi5", "baboon", "aero1", "leuvenA", "board", "orange", "stuff",
@@ -26,7 +27,6 @@ PHOTOS = ("home", "building", "fruits", "messi5", "baboon", "aero1", "leuvenA", 
 #: BGR skin tones from pale to dark
 TONES = {"pale": (178, 196, 236), "medium": (118, 158, 222), "olive": (96, 140, 190), "brown": (66, 102, 150),
          "dark": (44, 66, 102)}
-FINGERS = (1, 2, 3, 4, 5)   # indices in _PARTS that spread: little, ring, middle, index, thumb
 
 
 def photo_dir() -> Path:
@@ -55,45 +55,8 @@ def photos() -> dict:
 
 def hand_mask(cx: float, cy: float, scale: float, spread: float = 0.0, mirror: bool = False,
               tilt: float = 0.0) -> np.ndarray:
-    """The hand's mask (uint8 0/255, frame size). ``spread`` 0..1 fans the fingers out about the palm's top
-    (up to 14 degrees each, the thumb 25); ``mirror`` draws a left hand; ``tilt`` turns the hand (degrees)."""
-    mask = np.zeros((H, W), np.uint8)
-    sign = -1.0 if mirror else 1.0
-    t = math.radians(tilt)
-    for i, (px, py, hw, hh, ang) in enumerate(_PARTS):
-        if i in FINGERS:
-            pivot = (px * 0.6, -0.40)           # the finger's base on the palm
-            fan = {1: -14, 2: -6, 3: 1, 4: 8, 5: 25}[i] * spread
-            a = math.radians(fan)
-            dx, dy = px - pivot[0], py - pivot[1]
-            px, py = pivot[0] + dx * math.cos(a) - dy * math.sin(a), pivot[1] + dx * math.sin(a) + dy * math.cos(a)
-            ang += fan
-        px *= sign
-        ang *= sign
-        rx, ry = px * math.cos(t) - py * math.sin(t), px * math.sin(t) + py * math.cos(t)
-        centre = (int(round((cx + rx * scale) * 16)), int(round((cy + ry * scale) * 16)))
-        axes = (max(1, int(round(hw * scale * 16))), max(1, int(round(hh * scale * 16))))
-        cv2.ellipse(mask, centre, axes, ang + tilt, 0, 360, 255, -1, cv2.LINE_AA, 4)
-    return mask
-
-
-def paste_hand(frame: np.ndarray, mask: np.ndarray, tone=TONES["medium"], seed: int = 0) -> np.ndarray:
-    """Composite a shaded hand (rounded edges darker, soft highlight, slight texture) into ``frame``, in place."""
-    rng = np.random.default_rng(seed)
-    inside = (mask > 127).astype(np.uint8)
-    depth = cv2.distanceTransform(inside, cv2.DIST_L2, 5)
-    ys, xs = np.nonzero(inside)
-    if len(xs) == 0:
-        return frame
-    radius = max(2.0, float(depth.max()))
-    roundness = np.clip(depth / (0.35 * radius), 0.0, 1.0) ** 0.5        # 0 at the edge, 1 inside
-    shade = 0.62 + 0.38 * roundness
-    shade *= 1.0 + rng.normal(0.0, 0.02, shade.shape).astype(np.float32)
-    hand = np.array(tone, np.float32)[None, None, :] * shade[..., None]
-    alpha = cv2.GaussianBlur(mask, (3, 3), 0).astype(np.float32)[..., None] / 255.0
-    out = frame.astype(np.float32) * (1.0 - alpha) + np.clip(hand, 0, 255) * alpha
-    frame[:] = np.clip(out, 0, 255).astype(np.uint8)
-    return frame
+    """The posed hand's mask at frame size (see vision.handdraw.posed_hand_mask)."""
+    return posed_hand_mask(W, H, cx, cy, scale, spread, mirror, tilt)
 
 
 def webcam(frame: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -7,8 +7,6 @@ messi5.jpg is left out: it has real hands in it (tests/vision/test_landmarks.py 
 """
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 
 import handclips as hc
@@ -20,9 +18,11 @@ CLIPS = [name for name in hc.PHOTOS if name != "messi5"]
 
 
 def make(name: str):
+    from game.settings import Settings
     from vision.detector import DetectorUnavailable, make_detector
-    s = SimpleNamespace(detector=name, models_dir="", landmark_model="lite", width=hc.W, height=hc.H,
-                        pitch_hand="right", calibration_dir="", player="accuracy-test")
+    # a camera that is not the demo clip, and no saved calibration: the detectors as a new player gets them
+    s = Settings(detector=name, camera="clip.mp4", width=hc.W, height=hc.H, window=False,
+                 calibration_dir="/nonexistent/handtone-test", player="accuracy-test")
     try:
         return make_detector(s)
     except DetectorUnavailable as e:

@@ -3,8 +3,6 @@ real photographs (OpenCV's samples) and on a drawn hand pasted over them."""
 from __future__ import annotations
 
 import math
-from types import SimpleNamespace
-
 import cv2
 import numpy as np
 import pytest
@@ -19,9 +17,11 @@ W, H = hc.W, hc.H
 
 
 def settings(**kw):
-    base = dict(models_dir="", landmark_model="lite", width=W, height=H, pitch_hand="right")
+    from game.settings import Settings
+    base = dict(models_dir="", landmark_model="lite", width=W, height=H, pitch_hand="right", camera="clip.mp4",
+                calibration_dir="/nonexistent/handtone-test", window=False)
     base.update(kw)
-    return SimpleNamespace(**base)
+    return Settings(**base)
 
 
 @pytest.fixture(scope="module")
