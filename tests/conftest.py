@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from standins import PulseServer, SmtpServer, XvfbDisplay  # noqa: E402
+from standins import MjpegServer, PulseServer, SmtpServer, XvfbDisplay  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -42,6 +42,21 @@ def smtp_server():
     server = SmtpServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def mjpeg_server():
+    """Start camera servers: ``mjpeg_server(make, fps=30.0, ...)`` -> a running MjpegServer (see standins);
+    every one started is stopped after the test."""
+    started = []
+
+    def start(make, **kwargs) -> MjpegServer:
+        server = MjpegServer(make, **kwargs)
+        started.append(server)
+        return server
+    yield start
+    for server in started:
+        server.stop()
 
 
 @pytest.fixture

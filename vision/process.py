@@ -30,7 +30,7 @@ def run(ctx) -> None:
     source = window = log = detector = None
     loop = None
     try:
-        source = open_source(s.camera, s, stop=ctx.stopped)
+        source = open_source(s.camera, s, stop=ctx.stopped, notice=ctx.notice)
         try:
             detector = make_detector(s, ctx.notice)
         except DetectorUnavailable as e:
@@ -123,8 +123,15 @@ class VisionLoop:
             else:
                 ok, frame, t_capture = src.read()
                 if not ok:
-                    if not ctx.stopped.is_set():
-                        ctx.end_session(f"{src.describe()} stopped sending pictures")
+                    if ctx.stopped.is_set():
+                        break
+                    if src.lost:   # a stream reconnecting (sources.py): no hand meanwhile, keys still work
+                        self.hand_gone(t0)
+                        if self.window is not None and not self.window.pump():
+                            ctx.end_session("player quit (q)")
+                            break
+                        continue
+                    ctx.end_session(f"{src.describe()} stopped sending pictures")
                     break
             t_in = time.monotonic()
             self.process(index, frame, t_capture, t_in, t0)
@@ -160,6 +167,15 @@ class VisionLoop:
                     return False
             elif self.ctx.stopped.wait(wait):
                 return False
+
+    def hand_gone(self, t0: float) -> None:
+        """The camera lost its picture: publish "no hand" once (the synth releases the note) with the last frame's
+        index and capture time, so nothing counts it as a new frame."""
+        v = self.values
+        if v[2] or v[7]:
+            v[2:9] = 0.0
+            v[9] = time.monotonic() - t0
+            self.hand_rec.write(v)
 
     def process(self, index: int, frame, t_capture: float, t_in: float, t0: float) -> None:
         det = self.detector.detect(frame)
@@ -212,4 +228,5 @@ class VisionLoop:
             "detect_ms_p50": pct(self.detect_ms, 50), "detect_ms_p95": pct(self.detect_ms, 95),
             "total_ms_p50": pct(self.total_ms, 50), "total_ms_p95": pct(self.total_ms, 95),
             "dropped_frames": self.dropped,
+            **self.source.health(self.t0),   # a stream's reconnects and outages
         }

@@ -14,8 +14,8 @@ from game.pitchmap import PitchMap
 from game.sessionlog import read_csv
 from game.settings import Settings
 from game.song import load
-from visionkit import MjpegServer, Session
-from standins import require_tool
+from visionkit import Session
+from standins import MjpegServer, require_tool
 from vision.handdraw import Painter
 from game.logfiles import FRAME_COLUMNS
 from vision.process import run

@@ -13,7 +13,7 @@ from game.settings import Settings
 from vision.classic import ClassicDetector
 from vision.handdraw import Painter
 from vision.sources import open_source
-from visionkit import MjpegServer
+from standins import MjpegServer
 
 SETTINGS = Settings(camera="demo", width=640, height=480)
 
@@ -56,6 +56,23 @@ def test_video_file_resized_and_skipped(tmp_path):
         assert src.skip(4) == 4
         ok, frame, _ = src.read()
         assert ok and frame.shape == (480, 640, 3) and frame.mean() == pytest.approx(40.0, abs=2.0)
+    finally:
+        src.close()
+
+
+def test_a_live_capture_that_fails_without_reopen_ends(tmp_path):
+    """A webcam's capture (no reopen) that fails ends the source: read() says so at once, nothing reconnects."""
+    from vision.sources import LiveSource
+    path = tmp_path / "short.avi"
+    write_video(path, [np.full((240, 320, 3), 10 * i, np.uint8) for i in range(10)])
+    src = LiveSource(cv2.VideoCapture(str(path)), SETTINGS, "camera (a file here)")
+    try:
+        src._thread.join(5)
+        assert src.ended and not src.lost and src.health() == {}
+        ok, frame, _ = src.read()   # the newest frame is still handed out once ...
+        assert ok and frame.shape == (480, 640, 3) and frame.mean() == pytest.approx(90.0, abs=2.0)
+        t = time.monotonic()
+        assert src.read()[0] is False and time.monotonic() - t < 0.05   # ... then the end, at once
     finally:
         src.close()
 
@@ -116,30 +133,31 @@ def test_stream_hands_out_newest_frame():
 
 
 def test_stalled_stream_stop_and_close():
-    """A stream that stalls: read() returns within 0.1 s of the stop event (not after the 5 s read timeout), and
-    close() does not release the capture while the reader is still inside cap.read(); the reader releases it."""
+    """A stream that stalls: read() returns within 0.1 s of the stop event (the reader is still waiting inside
+    cap.read() then), and close() does not release the capture while the reader is inside cap.read(): the reader
+    leaves it by FFmpeg's read timeout (STALL_TIMEOUT_MS) at the latest and releases the capture itself."""
+    from vision.sources import STALL_TIMEOUT_MS
     server = MjpegServer(lambda i: np.full((480, 640, 3), 100, np.uint8), fps=30.0, stall_after=5)
     stop = threading.Event()
     src = open_source(server.url, SETTINGS, stop=stop)
     try:
-        ok, _, _ = src.read()
-        assert ok
         deadline = time.monotonic() + 5
         while server.sent < 5 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.3)
-        src.read(timeout=0.2)   # take whatever arrived before the stall
-        threading.Timer(0.3, stop.set).start()
+            time.sleep(0.01)
+        stalled_at = time.monotonic()
+        src.read(timeout=0.1)   # take whatever arrived before the stall
+        threading.Timer(0.2, stop.set).start()
         t = time.monotonic()
         ok, _, _ = src.read()
-        assert not ok and time.monotonic() - t < 0.8, "read() did not notice the stop"
+        assert not ok and time.monotonic() - t < 0.5, "read() did not notice the stop"
         t = time.monotonic()
-        src.close(timeout=0.5)
-        assert time.monotonic() - t < 1.5
+        src.close(timeout=0.1)
+        assert time.monotonic() - t < 0.5
+        assert time.monotonic() - stalled_at < STALL_TIMEOUT_MS / 1000.0 - 0.3, "too slow to test a stuck reader"
         assert src._thread.is_alive(), "the reader should still be stuck in the stalled stream's read"
         assert not src._released, "the capture was released under a running read"
-        server.release.set()
-        src._thread.join(10)
+        src._thread.join(STALL_TIMEOUT_MS / 1000.0 + 1.0)
         assert not src._thread.is_alive() and src._released, "the reader did not release the capture when done"
+        assert src.lost and src.attempts == 0, "a stream that stalls after the stop is not reconnected"
     finally:
         server.stop()

@@ -6,13 +6,10 @@ window: Qt must live in a process's main thread).
 """
 from __future__ import annotations
 
-import http.server
 import multiprocessing as mp
 import threading
 import time
 import uuid
-
-import cv2
 
 from game import handstate
 from game.child import ChildContext, SessionSignals, child_main
@@ -82,49 +79,3 @@ class Session:
             self.process.join(5)
         self.hand.close()
         self.voice.close()
-
-
-class MjpegServer:
-    """A tiny camera server on 127.0.0.1: multipart/x-mixed-replace JPEGs at ``fps``, each frame from ``make(i)``;
-    with ``stall_after`` it stops sending (connection kept open) after that many frames until ``release`` is set."""
-
-    def __init__(self, make, fps=30.0, stall_after=None):
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *_):
-                pass
-
-            def do_GET(self):
-                self.send_response(200)
-                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
-                self.end_headers()
-                i = 0
-                try:
-                    while not server.stopping.is_set():
-                        jpg = cv2.imencode(".jpg", make(i), [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
-                        self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\n"
-                                         + f"Content-Length: {len(jpg)}\r\n\r\n".encode() + jpg + b"\r\n")
-                        server.sent += 1
-                        i += 1
-                        if stall_after is not None and i >= stall_after:
-                            server.release.wait(30)   # a stalled camera: connection open, nothing sent
-                            return
-                        time.sleep(1.0 / fps)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-        self.sent = 0
-        self.stopping = threading.Event()
-        self.release = threading.Event()
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/cam.mjpg"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self):
-        self.stopping.set()
-        self.release.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
