@@ -82,7 +82,7 @@ def make_detector(settings, notice=None):
                 notice(f"detector: classic ({e})")
         else:
             if notice and name == "auto":
-                notice(f"detector: landmarks ({det.describe()})")
+                notice(f"detector: {det.describe()}")
             return det
     if name in ("auto", "classic"):
         from vision.classic import ClassicDetector

@@ -154,7 +154,7 @@ class LandmarkDetector:
                    settings.height, settings.pitch_hand, settings.landmark_model)
 
     def describe(self) -> str:
-        return f"landmarks ({self.size} models, LiteRT)"
+        return f"landmarks ({self.size} models on LiteRT)"
 
     def detect(self, frame: np.ndarray) -> Detection:
         found = []   # (presence, xy, right, roi)

@@ -208,7 +208,7 @@ def test_auto_picks_landmarks_and_says_so(detector_factory):
     from vision.detector import make_detector
     told = []
     det = make_detector(settings(detector="auto"), told.append)
-    assert det.name == "landmarks" and told == ["detector: landmarks (landmarks (lite models, LiteRT))"]
+    assert det.name == "landmarks" and told == ["detector: landmarks (lite models on LiteRT)"]
 
 
 def test_auto_falls_back_to_classic_without_models_and_landmarks_refuses(tmp_path):
