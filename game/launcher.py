@@ -1,10 +1,11 @@
 """The launcher: one session from start to reports.
 
 It owns everything shared: it creates the named shared memory (and is the only one to unlink it), spawns the four
-children, waits for each to be ready, fixes the session clock t0 after a short count-in, supervises until a stop
-condition, stops the children (stop event, bounded joins, terminate, kill), and writes the reports from whatever was
-collected. Every exit path goes through the same ``finally``; if the launcher itself is killed, the children notice
-their parent is gone and finish, and the resource tracker unlinks the segments the launcher created.
+children (five with --record-video: the video writer, fed by a frame ring in shared memory), waits for each to be
+ready, fixes the session clock t0 after a short count-in, supervises until a stop condition, stops the children (stop
+event, bounded joins, terminate, kill), and writes the reports from whatever was collected. Every exit path goes
+through the same ``finally``; if the launcher itself is killed, the children notice their parent is gone and finish,
+and the resource tracker unlinks the segments the launcher created.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from game import handstate
 from game.child import ChildLink, SessionSignals, child_main, write_json
+from game.framering import FrameRing, RingSpaceError, slots_for
 from game.settings import Settings
 from game.song import Song
 
@@ -31,6 +33,7 @@ CHILDREN = {
     "music": "audio.music:run",
     "recorder": "audio.recorder:run",
 }
+VIDEO_CHILD = ("videowriter", "vision.videowriter:run")   # a fifth child with --record-video
 JOIN_TIMEOUT = 4.0   # seconds a child gets to finish after the stop event
 TERM_TIMEOUT = 2.0   # ... and after SIGTERM, before SIGKILL
 
@@ -69,6 +72,9 @@ class Launcher:
         self.settings = settings
         self.song = song
         self.children_spec = dict(children or CHILDREN)
+        if settings.record_video and children is None:
+            self.children_spec[VIDEO_CHILD[0]] = VIDEO_CHILD[1]
+        self.ring: FrameRing | None = None   # the video frames, vision -> videowriter (--record-video)
         self.say = say
         self.procs: dict[str, mp.Process] = {}
         self.links: dict[str, ChildLink] = {}
@@ -105,6 +111,13 @@ class Launcher:
         try:
             self.records = [handstate.create_hand(names["hand"]), handstate.create_voice(names["voice"])]
             self.records[1].write([0.0, 0.0, 0.0, -1.0])
+            if s.record_video:
+                names["video"] = video_segment_name(names)
+                try:
+                    self.ring = FrameRing.create(names["video"], slots_for(s.fps), s.height, s.width)
+                except RingSpaceError as e:
+                    raise StartFailure(str(e)) from None
+                self.records.append(self.ring)
             signals = self.signals = SessionSignals.new(ctx)
             for name, target in self.children_spec.items():
                 link, reader = signals.link(ctx, name, session_dir, names)
@@ -135,6 +148,7 @@ class Launcher:
                 self.played_s = max(0.0, min(time.monotonic() - t0_value, end_at))
             self._stop_children()
             self._drain_messages()
+            video_fps = self.ring.fps if self.ring is not None else 0.0
             for rec in self.records:
                 rec.close()
         if not played:
@@ -143,6 +157,7 @@ class Launcher:
             if crash is not None:
                 raise crash
             return SessionResult(exit_code or 2, reason or "the session did not start", None, notices=self.notices)
+        self._finish_video(session_dir, video_fps)
         write_json(session_dir / "session.json", self._session_info(reason, t_start))
         self._write_stats(session_dir, t_start)
         try:
@@ -242,6 +257,27 @@ class Launcher:
                 proc.kill()
                 proc.join(2)
 
+    def _finish_video(self, session_dir: Path, ring_fps: float) -> None:
+        """A video writer that was killed could not write the mp4's index: rebuild session.mp4 from its frames
+        (vision/videosalvage.py) and tell the player either way."""
+        name = VIDEO_CHILD[0]
+        proc = self.procs.get(name)
+        if proc is None or proc.exitcode == 0:
+            return
+        from vision.videosalvage import rebuild
+        s = self.settings
+        fps = ring_fps if ring_fps > 0 else float(s.fps)   # as vision/videowriter.py:video_fps chose it
+        try:
+            frames, what = rebuild(session_dir / "session.mp4", fps, s.width, s.height)
+        except Exception as e:  # noqa: BLE001 - the rest of the session's files still matter
+            frames, what = 0, f"rebuilding it failed ({type(e).__name__}: {e})"
+        if frames < 0:
+            return
+        text = (f"session.mp4 was not finished ({_exit_text(proc.exitcode)}): {what}"
+                + ("; the last moments may be missing" if frames > 0 else "; it will not play"))
+        self.notices.append(f"{name}: {text}")
+        self.say(f"{name}: {text}")
+
     def _session_info(self, reason: str, t_start: float) -> dict:
         s = self.settings
         return {
@@ -281,6 +317,11 @@ def _remove_empty_session(path: Path) -> None:
     """A session that never started leaves no folder behind (only files a child may have opened early)."""
     import shutil
     shutil.rmtree(path, ignore_errors=True)
+
+
+def video_segment_name(names: dict) -> str:
+    """The frame ring's segment, named like the session's others (handtone-<launcher pid>-video)."""
+    return names["hand"].rsplit("-", 1)[0] + "-video"
 
 
 def run_session(settings: Settings, song: Song) -> SessionResult:

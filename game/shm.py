@@ -46,7 +46,8 @@ def _untracked():
         resource_tracker.register = original
 
 
-def _open(name: str) -> shared_memory.SharedMemory:
+def open_untracked(name: str) -> shared_memory.SharedMemory:
+    """Attach to an existing segment that this process does not own (never unlinked by our resource tracker)."""
     if sys.version_info >= (3, 13):
         return shared_memory.SharedMemory(name=name, track=False)
     with _untracked():
@@ -82,7 +83,7 @@ class SeqlockRecord:
 
     @classmethod
     def attach(cls, name: str, fields: Sequence[str]) -> "SeqlockRecord":
-        shm = _open(name)
+        shm = open_untracked(name)
         if shm.size < cls.size_for(fields):
             shm.close()
             raise ValueError(f"shared memory {name!r} is {shm.size} bytes, too small for {len(fields)} fields")

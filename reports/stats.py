@@ -11,6 +11,7 @@ from game.figures import first_block_latencies, percentile as pct
 from game.logfiles import FRAME_COLUMNS, SYNTH_COLUMNS
 
 PROCESSES = ("vision", "synth", "music", "recorder")
+OPTIONAL = ("videowriter",)   # started only on request (--record-video): reported when the session had it
 COMMON = ("startup_s", "cpu_s", "max_rss_mb", "pid")
 CLOCK_MODE = "no speaker (clock mode)"
 
@@ -18,7 +19,8 @@ CLOCK_MODE = "no speaker (clock mode)"
 def build_stats(data: SessionData) -> dict:
     session = data.json("session.json", "the launcher did not record the session")
     children = session.get("children") if isinstance(session.get("children"), dict) else {}
-    out = {name: _process(data, name, children.get(name) or {}) for name in PROCESSES}
+    names = PROCESSES + tuple(n for n in OPTIONAL if n in children or (data.dir / f"stats-{n}.json").exists())
+    out = {name: _process(data, name, children.get(name) or {}) for name in names}
     out["launcher"] = _launcher(data, session)
     latency = out["synth"].get("latency_ms") or {}
     summary = {"fps": out["vision"].get("fps"), "frame_ms_p50": out["vision"].get("total_ms_p50"),
@@ -28,7 +30,7 @@ def build_stats(data: SessionData) -> dict:
                "underflows_flag": out["synth"].get("underflows_flag"),
                "underflows_clock": out["synth"].get("underflows_clock"),
                "dropped_frames": out["vision"].get("dropped_frames"),
-               "missing": [n for n in PROCESSES if out[n]["missing"]]}
+               "missing": [n for n in names if out[n]["missing"]]}
     return {"summary": summary, "processes": out}
 
 
@@ -37,7 +39,8 @@ def _process(data: SessionData, name: str, child: dict) -> dict:
     rec = {"missing": not stats, "exitcode": child.get("exitcode")}
     for key in COMMON:
         rec[key] = stats.get(key, child.get(key))
-    extra = {"vision": _vision, "synth": _synth, "music": _music, "recorder": _recorder}[name]
+    extra = {"vision": _vision, "synth": _synth, "music": _music, "recorder": _recorder,
+             "videowriter": _videowriter}[name]
     rec.update(extra(data, stats))
     return rec
 
@@ -45,6 +48,8 @@ def _process(data: SessionData, name: str, child: dict) -> dict:
 def _vision(data: SessionData, stats: dict) -> dict:
     frames = data.csv("frames.csv", FRAME_COLUMNS, "no per-frame log from vision")
     rec = {k: stats.get(k) for k in ("source", "detector", "frames", "fps", "dropped_frames")}
+    if "video_put_ms_p50" in stats:   # --record-video: what copying each picture into the frame ring cost
+        rec.update({k: stats.get(k) for k in ("video_picture", "video_put_ms_p50", "video_put_ms_p95")})
     n = len(frames["frame_index"])
     if n:
         t = frames["t_capture"][~np.isnan(frames["t_capture"])]
@@ -88,6 +93,11 @@ def _recorder(data: SessionData, stats: dict) -> dict:
     return {k: stats.get(k) for k in ("device", "seconds", "overflows", "t_first_sample")}
 
 
+def _videowriter(data: SessionData, stats: dict) -> dict:
+    return {k: stats.get(k) for k in ("file", "fourcc", "fps", "frames_written", "frames_repeated", "frames_lost",
+                                      "frames_skipped", "video_s", "encode_ms_p50", "encode_ms_p95")}
+
+
 def _launcher(data: SessionData, session: dict) -> dict:
     own = data.json("stats-launcher.json") if (data.dir / "stats-launcher.json").exists() else {}
     rec = {"missing": not session and not own}
@@ -123,7 +133,8 @@ def _figures(name: str, r: dict) -> list[str]:
                 f"{_f(r.get('fps'), 1)} fps" if r.get("fps") is not None else "",
                 f"{_f(r.get('total_ms_p50'), 1)}/{_f(r.get('total_ms_p95'), 1)} ms per frame (p50/p95)"
                 if r.get("total_ms_p50") is not None else "",
-                f"{r.get('dropped_frames')} dropped" if r.get("dropped_frames") is not None else ""]
+                f"{r.get('dropped_frames')} dropped" if r.get("dropped_frames") is not None else "",
+                f"video put {_f(r.get('video_put_ms_p50'), 2)} ms" if r.get("video_put_ms_p50") is not None else ""]
     if name == "synth":
         lat = r.get("latency_ms") or {}
         return [f"{r.get('mode')}" if r.get("mode") else "",
@@ -141,6 +152,12 @@ def _figures(name: str, r: dict) -> list[str]:
         return [f"{_f(r.get('seconds'), 1)} s recorded" if r.get("seconds") is not None else "",
                 f"{r.get('overflows')} overflows" if r.get("overflows") is not None else "",
                 str(r.get("device") or "")]
+    if name == "videowriter":
+        return [f"{r.get('frames_written')} frames ({_f(r.get('video_s'), 1)} s, {r.get('fourcc')})"
+                if r.get("frames_written") is not None else "",
+                f"{_f(r.get('frames_repeated'), 0)} repeated, {_f(r.get('frames_lost'), 0)} lost",
+                f"encode {_f(r.get('encode_ms_p50'), 1)}/{_f(r.get('encode_ms_p95'), 1)} ms (p50/p95)"
+                if r.get("encode_ms_p50") is not None else ""]
     return [f"stopped: {r.get('stop_reason')}" if r.get("stop_reason") else "",
             f"{_f(r.get('duration_s'), 1)} s played" if r.get("duration_s") is not None else ""]
 

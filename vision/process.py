@@ -12,6 +12,7 @@ import time
 import numpy as np
 
 from game.child import ChildFailure
+from game.framering import FrameRing
 from game.handstate import HAND_FIELDS, attach_hand, attach_voice
 from game.logfiles import FRAME_COLUMNS
 from game.sessionlog import CsvLog
@@ -22,11 +23,13 @@ FLUSH_EVERY = 0.5   # seconds between frames.csv flushes
 def run(ctx) -> None:
     from vision.detector import DetectorUnavailable, make_detector
     from vision.sources import open_source
+    from vision.videofeed import video_feed
     from vision.window import open_window
 
     s = ctx.settings
     hand_rec = attach_hand(ctx.link.shm["hand"])
     voice_rec = attach_voice(ctx.link.shm["voice"])
+    ring = FrameRing.attach(ctx.link.shm["video"]) if "video" in ctx.link.shm else None  # --record-video
     source = window = log = detector = None
     loop = None
     try:
@@ -45,6 +48,10 @@ def run(ctx) -> None:
         window = open_window(s, song, voice_rec, ctx.notice)
         log = CsvLog(ctx.session_dir / "frames.csv", FRAME_COLUMNS)
         loop = VisionLoop(ctx, source, detector, hand_rec, log, window, first)
+        if ring is not None:
+            ring.prefault()
+            ring.set_fps(source.fps)   # the video writer waits for it: the video runs at the camera's rate
+            loop.video = video_feed(ring, window, s, song, voice_rec)
         ctx.ready()
         t0 = None
         while not ctx.stopped.is_set():
@@ -61,6 +68,8 @@ def run(ctx) -> None:
         stats.update({"source": source.describe() if source is not None else s.camera,
                       "detector": getattr(detector, "name", s.detector) if detector is not None else s.detector,
                       "window": window is not None})
+        if loop is not None and loop.video is not None:
+            stats.update(loop.video.stats())
         if log is not None:
             log.close()
         ctx.write_stats(stats)  # before closing the source: a stalled stream's close() may wait (launcher SIGTERMs)
@@ -70,6 +79,8 @@ def run(ctx) -> None:
             source.close()
         hand_rec.close()
         voice_rec.close()
+        if ring is not None:
+            ring.close()
 
 
 class VisionLoop:
@@ -88,6 +99,7 @@ class VisionLoop:
         self.shown_fps = 0.0
         self.detection = None
         self.t0 = None
+        self.video = None   # a VideoFeed with --record-video
 
     # ---- the loop ---------------------------------------------------------------------------------------------
     def run(self, t0: float) -> None:
@@ -139,7 +151,12 @@ class VisionLoop:
             if t_in - last_flush >= FLUSH_EVERY:
                 self.flush()
                 last_flush = t_in
-            if self.window is not None and not self.window.show(frame, self.detection, t_in - t0, self.shown_fps):
+            shown = self.window is None or self.window.show(frame, self.detection, t_in - t0, self.shown_fps)
+            if self.video is not None:   # the hand state is out: now the picture the window shows, or one drawn
+                picture = (self.window.view if self.window is not None else
+                           self.video.draw(frame, self.detection, t_capture - t0, self.shown_fps, self.total_ms[-1]))
+                self.video.put(picture, t_capture - t0)
+            if not shown:
                 ctx.end_session("player quit (q)")
                 break
         self.flush()
