@@ -69,7 +69,7 @@ def test_demo_with_record_video_writes_the_annotated_session(no_audio_env, tmp_p
     assert writer["fourcc"] in ("avc1", "mp4v") and writer["fps"] == FPS
     vision = stats(folder, "vision")
     assert vision["video_frames_put"] == vision["frames"]
-    assert writer["frames_taken"] + writer["frames_lost"] == vision["video_frames_put"], "each frame put is accounted for"
+    assert writer["frames_taken"] + writer["frames_lost"] == vision["video_frames_put"], "every frame put counts"
     assert vision["video_picture"] in ("scene", "boxes")
     print(f"\nput {vision['video_put_ms_p50']}/{vision['video_put_ms_p95']} ms (p50/p95), "
           f"encode {writer['encode_ms_p50']}/{writer['encode_ms_p95']} ms, {writer['frames_lost']} lost, "
