@@ -86,5 +86,5 @@ def make_detector(settings, notice=None):
             return det
     if name in ("auto", "classic"):
         from vision.classic import ClassicDetector
-        return ClassicDetector.from_settings(settings)
+        return ClassicDetector.from_settings(settings, notice)
     raise DetectorUnavailable(f"unknown detector {name!r}: use one of {', '.join(DETECTOR_NAMES)}")
