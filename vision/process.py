@@ -151,7 +151,8 @@ class VisionLoop:
             if t_in - last_flush >= FLUSH_EVERY:
                 self.flush()
                 last_flush = t_in
-            shown = self.window is None or self.window.show(frame, self.detection, t_in - t0, self.shown_fps)
+            shown = self.window is None or self.window.show(frame, self.detection, t_in - t0, self.shown_fps,
+                                                            self.total_ms[-1])
             if self.video is not None:   # the hand state is out: now the picture the window shows, or one drawn
                 picture = (self.window.view if self.window is not None else
                            self.video.draw(frame, self.detection, t_capture - t0, self.shown_fps, self.total_ms[-1]))
