@@ -116,8 +116,8 @@ class NoteTimes:
 class HitTrack:
     """Which stretches of each target note the player hit, as (start, end) seconds runs, for lighting them up.
 
-    Each rendered frame judges the time since the previous one against the note sounding now, the rule the running
-    score uses; consecutive hit frames on the same note grow one run.
+    The scene judges the time between frames (vision/scene.py, Scene.judge, the rule its running score uses);
+    contiguous hit stretches of a note grow one run.
     """
 
     def __init__(self, notes: NoteTimes):

@@ -6,7 +6,7 @@ one, so this module uses OpenCV's drawing functions only (no highgui, no display
 
 Cost matters because the vision process draws after publishing each frame (vision/process.py): what does not change
 (the lane's tint, pitch lines and labels, the lyric layout) is prepared once; each frame blends the lane in one pass
-and draws only what moves. See ``python -m vision.scene`` for the figure.
+and draws only what moves: about 0.4 ms a 640x480 frame here (`python -m vision.scenebench`).
 """
 from __future__ import annotations
 
@@ -207,7 +207,8 @@ class Scene:
         self.lyrics = Lyrics(self.notes, self.font, self.px(LYRIC_PX), w - self.px(SCORE_W) - self.px(12))
         self.lane_bg = self._lane_background()
         self.paused = False
-        self._last_t: float | None = None
+        self.resume_in: float | None = None   # seconds of the count-in before a paused song plays on (game/pause.py)
+        self._last: tuple[float, float, float] | None = None   # (t, midi, amplitude) of the previous frame
 
     def px(self, size: float) -> int:
         return max(1, int(round(size * self.k)))
@@ -226,6 +227,8 @@ class Scene:
         self._draw_bar(t, fps, latency_ms)
         if t < 0:  # a live camera's pictures before t0: still the count-in
             self._draw_count_in(-t)
+        elif self.resume_in is not None:   # the count-in before a paused song plays on
+            self._draw_count_in(self.resume_in)
         if self.paused:
             self._draw_paused()
         return self.view
@@ -249,17 +252,26 @@ class Scene:
         return midi, amp, midi > 0
 
     def judge(self, t: float, midi: float, amp: float) -> None:
-        """Score and hit-light the time since the previous frame against the note sounding now."""
-        if self._last_t is not None and not self.paused:
-            i = self.notes.index_at(t)
-            note = self.notes.notes[i] if i is not None else None
-            target = None if note is None or note.kind == "freestyle" else self.notes.midi[i]
-            dt = t - self._last_t
-            self.score.update(dt, target, midi, amp)
-            if dt <= 0.5:
-                self.hits.update(self._last_t, t, i if target is not None else None,
-                                 is_hit(target, midi, amp, self.settings.tolerance))
-        self._last_t = t
+        """Score and hit-light the time since the previous frame: its first half by the pitch played then, the second
+        by the pitch played now, each against the notes it overlaps (so a note's head and tail, between two frames,
+        are judged too, and a well played note lights up whole)."""
+        last = self._last
+        self._last = (t, midi, amp)
+        if last is None or self.paused or not 0 < t - last[0] <= 0.5:
+            return
+        t_mid = (last[0] + t) / 2
+        self._judge_span(last[0], t_mid, last[1], last[2])
+        self._judge_span(t_mid, t, midi, amp)
+
+    def _judge_span(self, a: float, b: float, midi: float, amp: float) -> None:
+        for i in self.notes.visible(a, b):
+            note = self.notes.notes[i]
+            lo, hi = max(a, note.start), min(b, note.end)
+            if note.kind == "freestyle" or hi <= lo:
+                continue
+            target = self.notes.midi[i]
+            self.score.update(hi - lo, target, midi, amp)
+            self.hits.update(lo, hi, i, is_hit(target, midi, amp, self.settings.tolerance))
 
     # ---- drawing ------------------------------------------------------------------------------------------------
     def _compose(self, frame, detection, t: float) -> None:
