@@ -91,7 +91,27 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("what", choices=["vision"], help="what to measure")
     bench.add_argument("--frames", type=int, default=400, help="frames per detector (default 400)")
     bench.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
+    # -- calibrate (vision/calibrate.py) --
+    cal = sub.add_parser("calibrate", help="learn your skin colour and hand sizes for the classic detector",
+                         description="About 13 s: step out of the picture (the empty room), hold your open hand in "
+                         "the box (your skin colour), then near and far from the camera (your pitch range). Saved "
+                         "per player in ~/.config/handtone/calibration (HANDTONE_CALIBRATION_DIR) and used by the "
+                         "classic detector from then on. Works with any --camera; without a window the prompts are "
+                         "printed and the timing is fixed.")
+    cal.add_argument("--camera", metavar="SRC", help="webcam index, video file, stream URL, or 'demo' (default: 0)")
+    cal.add_argument("--player", help="whose calibration this is (default: Player)")
+    cal.add_argument("--no-window", dest="window", action="store_const", const=False,
+                     help="no window: prompts on the terminal, fixed timing")
     return top
+
+
+def run_calibrate(args) -> int:
+    from vision.calibrate import run_command
+    try:
+        settings = settings_mod.build({"camera": args.camera, "player": args.player, "window": args.window})
+    except settings_mod.SettingsError as e:
+        return fail(str(e))
+    return run_command(settings)
 
 
 def run_bench(args) -> int:
@@ -152,6 +172,8 @@ def main(argv=None) -> int:
         return list_audio_devices()
     if args.command == "bench":
         return run_bench(args)
+    if args.command == "calibrate":
+        return run_calibrate(args)
     try:
         settings = _settings_from(args, demo=args.command == "demo")
         song = song_mod.load(settings.song)

@@ -135,6 +135,37 @@ def with_calibrated_range(settings, cal: Calibration | None, defaults=None):
     return settings.replace(area_near=float(cal.area_near), area_far=float(cal.area_far))
 
 
+def classic_will_run(settings) -> bool:
+    """Whether a session with these settings detects with the classic detector (auto: when the landmark models or
+    LiteRT are missing), without loading any model."""
+    if settings.detector == "classic":
+        return True
+    if settings.detector == "landmarks":
+        return False
+    import importlib.util
+
+    from vision.models import ModelsMissing, model_paths
+    try:
+        model_paths(settings.models_dir, settings.landmark_model)
+    except ModelsMissing:
+        return True
+    return importlib.util.find_spec("ai_edge_litert") is None
+
+
+def session_settings(settings, notice=None):
+    """The settings a session should run with: the player's calibrated pitch range (area_near / area_far) when the
+    classic detector will run on a real camera and the range was not set. Call it once in the launcher, before the
+    children start, so the synth, the window and the reports share the range."""
+    if str(settings.camera).strip() == "demo" or not classic_will_run(settings):
+        return settings
+    cal = load(settings)
+    changed = with_calibrated_range(settings, cal)
+    if notice and changed is not settings:
+        notice(f"pitch range from {settings.player}'s calibration: hand area {changed.area_far:.3f} (lowest) to "
+               f"{changed.area_near:.3f} (highest)")
+    return changed
+
+
 # ---- learning ------------------------------------------------------------------------------------------------------
 def learn_calibration(room_frames: list, hand_frames: list, box: tuple[int, int, int, int], player: str = "Player",
                       near_frames: list | None = None, far_frames: list | None = None,

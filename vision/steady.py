@@ -17,7 +17,7 @@ import math
 
 ON_FRAMES = 2          # frames a hand must be seen before it counts
 OFF_FRAMES = 3         # frames a hand must be missing before it is gone
-AREA_CUTOFF_HZ = 1.0   # one-euro for log(area): cut-off of a still hand ...
+AREA_CUTOFF_HZ = 0.7   # one-euro for log(area): cut-off of a still hand ...
 AREA_BETA = 4.0        # ... raised by this much per unit of log-area speed (1/s)
 PLACE_CUTOFF_HZ = 1.5  # cx, cy (fractions of the frame)
 PLACE_BETA = 8.0
