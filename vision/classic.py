@@ -8,8 +8,8 @@ Frame in (BGR, fixed size), hands out. Why each step:
 - background subtraction against a learned background picture (at 1/4 resolution, cheap) rejects skin-coloured
   things that do not move (a wooden door); the background is not learned around the hands, so a hand that holds
   still stays different from it;
-- faces are skin too: every FACE_EVERY frames the face cascade (vision/faces.py) looks inside the skin blobs taken as
-  hands and inside the faces already known, at sizes that fit each blob; face boxes (widened to take in forehead,
+- faces are skin too: every FACE_EVERY frames, and when a new skin blob appears, the face cascade (vision/faces.py)
+  looks inside the largest skin blobs and inside the faces already known, at sizes that fit each blob; face boxes (widened to take in forehead,
   ears and neck) are cut out of the skin mask until a look no longer finds them;
 - morphology removes speckles and fills pinholes; the largest contour is the hand, the next large one the second
   hand (volume);
@@ -34,7 +34,8 @@ BG_DIFF = 18           # a small-image pixel differing from the background by mo
 BG_RATE = 0.02         # background learning rate per frame where no hand is
 MIN_AREA = 0.002       # blobs smaller than this fraction of the frame are not hands
 SECOND_MIN = 0.25      # a second hand must be at least this share of the first hand's area
-FACE_EVERY = 15        # frames between looks for faces (half a second at 30 fps: faces move slowly)
+FACE_EVERY = 15        # frames between looks for faces (half a second at 30 fps: faces move slowly) ...
+FACE_SOON = 4          # ... but a new skin blob is looked at at once, if the last look is this many frames old
 FACE_KEEP = 2          # a face box stays until this many looks in a row do not find it again
 FACE_BLOBS = 3         # the largest skin blobs looked at for faces
 FACE_MIN_PX = 30       # smallest face width looked for, frame pixels
@@ -62,6 +63,7 @@ class ClassicDetector:
         self.mask = np.empty((height, width), np.uint8)
         self.fg = np.empty((height, width), np.uint8)
         self.small = np.empty((sh, sw, 3), np.uint8)
+        self.small_bgr = np.empty((sh, sw, 3), np.uint8)
         self.diff = np.empty((sh, sw, 3), np.uint8)
         self.diff_max = np.empty((sh, sw), np.uint8)
         self.fg_small = np.empty((sh, sw), np.uint8)
@@ -71,10 +73,14 @@ class ClassicDetector:
         self.bg_u8 = np.zeros((sh, sw, 3), np.uint8)
         self.has_bg = False
         self.kernel3 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
-        self.kernel5 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+        self.roi = None                  # the part of the frame worked on this frame (x, y, w, h), None: nothing
+        self.small_roi = (0, 0, 0, 0)    # the moved part at 1/4 resolution
         self.last_boxes: list = []       # boxes of the hands seen last frame (frame pixels)
         self.faces: list = []            # [box (x, y, w, h) as the cascade found it, looks without it]
         self.frame_index = 0
+        self.last_look = -FACE_EVERY     # frame_index of the last look for faces
+        self.blobs_before = 0            # hand-sized blobs last frame
+        self.look_pending = False        # a blob appeared since the last look
         self.face_looks = 0              # how often the cascade ran (for tests and stats)
 
     @classmethod
@@ -111,37 +117,57 @@ class ClassicDetector:
         return Detection(hands)
 
     def detect_raw(self, frame: np.ndarray) -> Detection:
-        """This frame's hands, without hysteresis or smoothing."""
+        """This frame's hands, without hysteresis or smoothing.
+
+        Only the part of the frame that differs from the background (its bounding box, found at 1/4 resolution) is
+        converted, tested for skin and cleaned up: elsewhere skin AND moved is empty anyway, so the result is the
+        same as over the whole frame, at a fraction of the cost when the player fills a part of the picture."""
         self.frame_index += 1
-        cv2.cvtColor(frame, cv2.COLOR_BGR2YCrCb, dst=self.ycc)
-        self.skin_model.skin(self.ycc, self.skin)
-        if self.use_background:
-            self._gate_by_background()
-            src = self.mask
-        else:
-            src = self.skin
-        self._cut_faces(src)
-        cv2.morphologyEx(src, cv2.MORPH_OPEN, self.kernel3, dst=self.fg)
-        cv2.morphologyEx(self.fg, cv2.MORPH_CLOSE, self.kernel3, dst=self.mask)
-        blobs = self._blobs(self.mask)
-        if self.look_for_faces and self.frame_index % FACE_EVERY == 1 % FACE_EVERY and self._look_for_faces(blobs):
+        roi = self._moved_region(frame) if self.use_background else (0, 0, self.width, self.height)
+        self.mask[:] = 0
+        self.roi = None
+        if roi is not None:
+            x, y, w, h = roi
+            ycc, skin = self.ycc[y:y + h, x:x + w], self.skin[y:y + h, x:x + w]
+            cv2.cvtColor(frame[y:y + h, x:x + w], cv2.COLOR_BGR2YCrCb, dst=ycc)
+            self.skin_model.skin(ycc, skin)
+            if self.use_background:
+                sx, sy, sw, sh = self.small_roi
+                moved = self.fg[y:y + h, x:x + w]
+                cv2.resize(self.fg_small2[sy:sy + sh, sx:sx + sw], (w, h), dst=moved, interpolation=cv2.INTER_NEAREST)
+                cv2.bitwise_and(skin, moved, dst=self.mask[y:y + h, x:x + w])
+            else:
+                self.mask[y:y + h, x:x + w] = skin
+            self._cut_faces(self.mask)
+            # morphology on the region and a 2-pixel margin of zeros (the 3x3 kernels reach 1 pixel)
+            x0, y0 = max(0, x - 2), max(0, y - 2)
+            x1, y1 = min(self.width, x + w + 2), min(self.height, y + h + 2)
+            self.roi = (x0, y0, x1 - x0, y1 - y0)
+            m, tmp = self.mask[y0:y1, x0:x1], self.fg[y0:y1, x0:x1]
+            cv2.morphologyEx(m, cv2.MORPH_OPEN, self.kernel3, dst=tmp)
+            cv2.morphologyEx(tmp, cv2.MORPH_CLOSE, self.kernel3, dst=m)
+        blobs = self._blobs()
+        if self.look_for_faces and self._face_look_due(len(blobs)) and self._look_for_faces(frame, blobs):
             # a face was just found where we took a hand: take this frame's hands again without it
             self._cut_faces(self.mask)
-            blobs = self._blobs(self.mask)
+            blobs = self._blobs()
+        self.blobs_before = len(blobs)
         hands = self._hands(blobs)
         self.last_boxes = [h.box for h in hands]
         if self.use_background:
             self._learn_background()
         return Detection(hands)
 
-    def _gate_by_background(self) -> None:
-        """mask = skin AND differs from the background.
+    def _moved_region(self, frame: np.ndarray):
+        """Where the picture differs from the background: fg_small2 (1/4 resolution) and its bounding box in frame
+        pixels (x, y, w, h), or None when nothing moved.
 
         A hand that holds still keeps differing: the background is not learned around hands. (An earlier version
         also kept everything skin inside last frame's hand box; that let a skin-coloured thing behind the hand (an
         orange, a wooden table) join the hand and spoil its size: rank correlation 0.6 against 0.99 without, on
         tests/vision/test_accuracy.py's clips.)"""
-        cv2.resize(self.ycc, self.small_size, dst=self.small, interpolation=cv2.INTER_NEAREST)
+        cv2.resize(frame, self.small_size, dst=self.small_bgr, interpolation=cv2.INTER_NEAREST)
+        cv2.cvtColor(self.small_bgr, cv2.COLOR_BGR2YCrCb, dst=self.small)
         if not self.has_bg:
             self.bg[:] = self.small
             self.bg_u8[:] = self.small
@@ -150,8 +176,14 @@ class ClassicDetector:
         np.max(self.diff, axis=2, out=self.diff_max)
         cv2.threshold(self.diff_max, BG_DIFF, 255, cv2.THRESH_BINARY, dst=self.fg_small)
         cv2.dilate(self.fg_small, self.kernel3, dst=self.fg_small2)
-        cv2.resize(self.fg_small2, (self.width, self.height), dst=self.fg, interpolation=cv2.INTER_NEAREST)
-        cv2.bitwise_and(self.skin, self.fg, dst=self.mask)
+        self.small_roi = sx, sy, sw, sh = cv2.boundingRect(self.fg_small2)
+        if sw == 0 or sh == 0:
+            return None
+        x, y = sx * SMALL, sy * SMALL
+        # the last small column/row also stands for the frame's leftover pixels when the size is not a multiple of 4
+        x1 = self.width if sx + sw == self.small_size[0] else (sx + sw) * SMALL
+        y1 = self.height if sy + sh == self.small_size[1] else (sy + sh) * SMALL
+        return x, y, x1 - x, y1 - y
 
     def _learn_background(self) -> None:
         """Blend the new picture into the background everywhere except around the hands."""
@@ -180,10 +212,19 @@ class ClassicDetector:
         for x, y, w, h in self.face_boxes():
             mask[y:y + h, x:x + w] = 0
 
-    def _look_for_faces(self, blobs: list) -> bool:
+    def _face_look_due(self, blobs: int) -> bool:
+        """Every FACE_EVERY frames, and at once when a blob appears (a player walking in: their face must not count
+        as a hand even for the 2 frames the hysteresis asks), at most every FACE_SOON frames."""
+        self.look_pending = self.look_pending or blobs > self.blobs_before
+        since = self.frame_index - self.last_look
+        return blobs > 0 and (since >= FACE_EVERY or (self.look_pending and since >= FACE_SOON))
+
+    def _look_for_faces(self, frame: np.ndarray, blobs: list) -> bool:
         """Run the face cascade in the largest blobs and where faces were; True when a new face overlaps a blob."""
         from vision.faces import detect_faces
         self.face_looks += 1
+        self.last_look = self.frame_index
+        self.look_pending = False
         regions = []
         for px, c in blobs[:FACE_BLOBS]:
             x, y, w, h = cv2.boundingRect(c)
@@ -197,8 +238,9 @@ class ClassicDetector:
             x1, y1 = min(self.width, x + w + m), min(self.height, y + h + m)
             if x1 - x0 < FACE_MIN_PX or y1 - y0 < FACE_MIN_PX:
                 continue
-            grey = np.ascontiguousarray(self.ycc[y0:y1, x0:x1, 0])
-            for fx, fy, fw, fh in detect_faces(grey, self.skin[y0:y1, x0:x1], min_size=lo, max_size=hi,
+            ycc = cv2.cvtColor(frame[y0:y1, x0:x1], cv2.COLOR_BGR2YCrCb)
+            skin = self.skin_model.skin(ycc, np.empty(ycc.shape[:2], np.uint8))
+            for fx, fy, fw, fh in detect_faces(np.ascontiguousarray(ycc[:, :, 0]), skin, min_size=lo, max_size=hi,
                                                min_neighbors=2):
                 box = (fx + x0, fy + y0, fw, fh)
                 if not any(_overlap(box, b) > 0.3 for b in found):
@@ -215,9 +257,13 @@ class ClassicDetector:
         return bool(new)
 
     # ---- blobs to hands --------------------------------------------------------------------------------------
-    def _blobs(self, mask: np.ndarray) -> list:
-        """(enclosed pixels, contour) of the blobs large enough to be hands, largest first."""
-        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    def _blobs(self) -> list:
+        """(enclosed pixels, contour) of the mask's blobs large enough to be hands, largest first."""
+        if self.roi is None:
+            return []
+        x, y, w, h = self.roi
+        contours, _ = cv2.findContours(self.mask[y:y + h, x:x + w], cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE,
+                                       offset=(x, y))
         scored = []
         for c in contours:
             if len(c) < 8:
@@ -254,6 +300,8 @@ class ClassicDetector:
         self.has_bg = False
         self.last_boxes = []
         self.faces = []
+        self.blobs_before = 0
+        self.look_pending = False
         if self.steadier is not None:
             self.steadier.reset()
 
