@@ -112,6 +112,23 @@ def video_fps(ring: FrameRing, settings) -> float:
     return fps if fps > 0 and math.isfinite(fps) else float(settings.fps)
 
 
+AFTER_STOP_QUIET = 0.3    # after the stop, keep taking until vision has put nothing for this long...
+AFTER_STOP_MAX = 1.5      # ...but no longer than this (vision finishes its frame within a frame time)
+
+
+def drain_after_stop(video, ring) -> None:
+    """Take what vision put before it stopped: it sees the same stop flag and may still be finishing a frame."""
+    now = time.monotonic()
+    quiet_until, deadline = now + AFTER_STOP_QUIET, now + AFTER_STOP_MAX
+    while now < deadline:
+        if video.pump(ring):
+            quiet_until = time.monotonic() + AFTER_STOP_QUIET
+        elif now >= quiet_until:
+            return
+        time.sleep(0.01)
+        now = time.monotonic()
+
+
 def run(ctx) -> None:
     # FFmpeg's log level is read once, when OpenCV first uses FFmpeg: quiet (-8) for this process, or trying 'avc1'
     # on a wheel without an H.264 encoder prints its errors (see open_writer)
@@ -141,7 +158,7 @@ def run(ctx) -> None:
         while not ctx.stopped.is_set():
             if not video.pump(ring):
                 ctx.stopped.wait(idle)
-        video.pump(ring)   # what vision put before it stopped
+        drain_after_stop(video, ring)
     finally:
         if writer is not None:
             writer.release()   # writes the mp4 index: first, before anything else can fail
