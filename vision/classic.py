@@ -105,6 +105,14 @@ class ClassicDetector:
                        f"(`python main.py calibrate --player NAME` learns yours)")
         return det
 
+    def use_calibration(self, cal, note: str = "") -> None:
+        """Switch to a calibration's skin colours now (a recalibration during a session: `c`)."""
+        self.skin_model = cal.skin_model()
+        self.calibration_note = note or f"{cal.player}'s calibration"
+        self.faces = []
+        if self.steadier is not None:
+            self.steadier.reset()
+
     def describe(self) -> str:
         what = self.calibration_note or "fixed skin range"
         return f"classic (skin colour: {what}; background; faces excluded)"

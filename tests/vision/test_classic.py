@@ -268,6 +268,18 @@ def test_saved_calibration_is_used_for_its_player_only(tmp_path, warm_calibratio
     assert not demo.skin_model.calibrated  # the demo clip's drawn hand is made for the fixed range
 
 
+def test_recalibration_switches_a_running_detector(warm_calibration):
+    """What `c` in a session does: CalibrationRun on the session's frames, then use_calibration."""
+    painter = tinted_painter(WARM_LAMP)
+    det = ClassicDetector(W, H, steady=True)
+    det.detect(painter.paint(None).copy())
+    frame = painter.paint((300.0, 290.0, 95.0)).copy()
+    assert not any(det.detect(frame).present for _ in range(3))
+    det.use_calibration(warm_calibration)
+    assert [det.detect(frame).present for _ in range(2)] == [False, True]
+    assert "Zoë's calibration" in det.describe()
+
+
 def test_calibrated_pitch_range_unless_set(tmp_path, warm_calibration):
     calibration.save(warm_calibration, settings_for(tmp_path))
     told = []
