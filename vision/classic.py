@@ -95,14 +95,11 @@ class ClassicDetector:
                   skin_model=cal.skin_model() if cal else None, steady=True, fps=settings.fps)
         if cal is not None:
             det.calibration_note = f"{settings.player}'s calibration from {calibration.calibration_path(settings)}"
-        if notice:
-            if cal is not None:
-                notice(f"classic detector: skin colours from {det.calibration_note}")
-            elif str(settings.camera).strip() == "demo":
-                notice("classic detector: fixed skin range (the demo clip's hand is drawn for it)")
-            else:
-                notice(f"classic detector: no calibration for {settings.player}, fixed skin range "
-                       f"(`python main.py calibrate --player NAME` learns yours)")
+        if notice and cal is not None:
+            notice(f"classic detector: skin colours from {det.calibration_note}")
+        elif notice and str(settings.camera).strip() != "demo":
+            notice(f"classic detector: no calibration for {settings.player}, fixed skin range "
+                   f"(`python main.py calibrate --player NAME` learns yours)")
         return det
 
     def use_calibration(self, cal, note: str = "") -> None:

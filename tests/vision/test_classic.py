@@ -264,8 +264,9 @@ def test_saved_calibration_is_used_for_its_player_only(tmp_path, warm_calibratio
     assert not other.skin_model.calibrated
     assert told == ["classic detector: no calibration for Ada, fixed skin range "
                     "(`python main.py calibrate --player NAME` learns yours)"]
-    demo = make_detector(settings_for(tmp_path, camera="demo"))
-    assert not demo.skin_model.calibrated  # the demo clip's drawn hand is made for the fixed range
+    told.clear()
+    demo = make_detector(settings_for(tmp_path, camera="demo"), told.append)
+    assert not demo.skin_model.calibrated and told == []  # the demo clip's drawn hand is made for the fixed range
 
 
 def test_recalibration_switches_a_running_detector(warm_calibration):
