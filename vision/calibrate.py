@@ -41,6 +41,8 @@ PHASES = (
     Phase("far", 3.0, 1.0, "now hold it far from the camera (your lowest note)"),
 )
 TOTAL_S = sum(p.seconds for p in PHASES)
+# during a session (`c`): the player stays in the picture; the detector's background stands for the empty room
+IN_SESSION = PHASES[1:]
 
 
 def hand_box(width: int, height: int) -> tuple[int, int, int, int]:
@@ -51,25 +53,32 @@ def hand_box(width: int, height: int) -> tuple[int, int, int, int]:
 class CalibrationRun:
     """Frames in (with their time in seconds), a calibration out at the end of the timeline."""
 
-    def __init__(self, width: int, height: int, player: str = "Player", source: str = ""):
+    def __init__(self, width: int, height: int, player: str = "Player", source: str = "", phases=PHASES,
+                 room_frames: list | None = None):
+        """``phases`` without "room" need ``room_frames`` (e.g. [ClassicDetector.background_picture()])."""
         self.width, self.height = width, height
         self.player, self.source = player, source
+        self.phases = tuple(phases)
         self.box = hand_box(width, height)
         self.t_start = None
         self.t = 0.0
-        self.kept: dict = {p.key: [] for p in PHASES}
+        self.kept: dict = {p.key: [] for p in self.phases}
+        if "room" not in self.kept:
+            if not room_frames:
+                raise ValueError("without the room phase, give room_frames")
+            self.kept["room"] = list(room_frames)
         self.result: Calibration | None = None
         self.error: str | None = None
 
     # ---- where in the timeline -----------------------------------------------------------------------------------
     def phase_at(self, elapsed: float) -> tuple[int, float]:
-        """(phase index, seconds left in it); index len(PHASES) when the timeline is over."""
+        """(phase index, seconds left in it); index len(self.phases) when the timeline is over."""
         end = 0.0
-        for i, p in enumerate(PHASES):
+        for i, p in enumerate(self.phases):
             end += p.seconds
             if elapsed < end:
                 return i, end - elapsed
-        return len(PHASES), 0.0
+        return len(self.phases), 0.0
 
     @property
     def elapsed(self) -> float:
@@ -78,7 +87,7 @@ class CalibrationRun:
     @property
     def phase(self) -> Phase | None:
         i, _ = self.phase_at(self.elapsed)
-        return PHASES[i] if i < len(PHASES) else None
+        return self.phases[i] if i < len(self.phases) else None
 
     @property
     def countdown(self) -> int:
@@ -98,10 +107,10 @@ class CalibrationRun:
             self.t_start = t
         self.t = t
         i, left = self.phase_at(self.elapsed)
-        if i >= len(PHASES):
+        if i >= len(self.phases):
             self._learn()
             return True
-        p = PHASES[i]
+        p = self.phases[i]
         if left <= p.collect:
             self.kept[p.key].append(frame.copy())
             if len(self.kept[p.key]) > 2 * MAX_FRAMES:   # thin out evenly, keep memory bounded
@@ -112,10 +121,11 @@ class CalibrationRun:
         """The source ended: learn from what there is, or say what is missing."""
         if self.done:
             return
-        missing = [p.key for p in PHASES if not self.kept[p.key]]
+        missing = [p.key for p in self.phases if not self.kept[p.key]]
         if missing:
+            total = sum(p.seconds for p in self.phases)
             self.error = (f"the pictures ended {self.elapsed:.1f} s into the calibration, which takes "
-                          f"{TOTAL_S:g} s: give a longer video or a live camera")
+                          f"{total:g} s: give a longer video or a live camera")
             return
         self._learn()
 

@@ -110,6 +110,12 @@ class ClassicDetector:
         if self.steadier is not None:
             self.steadier.reset()
 
+    def background_picture(self) -> np.ndarray:
+        """The learned background as a full-size BGR picture (blurry: it is kept at 1/4 resolution), for a
+        recalibration during a session, when the player cannot step out of the picture."""
+        big = cv2.resize(self.bg_u8, (self.width, self.height), interpolation=cv2.INTER_LINEAR)
+        return cv2.cvtColor(big, cv2.COLOR_YCrCb2BGR)
+
     def describe(self) -> str:
         what = self.calibration_note or "fixed skin range"
         return f"classic (skin colour: {what}; background; faces excluded)"

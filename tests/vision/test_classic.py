@@ -15,7 +15,7 @@ import pytest
 
 from game.settings import Settings
 from vision import calibration
-from vision.calibrate import CalibrationRun, demo_frames, hand_box
+from vision.calibrate import IN_SESSION, PHASES, CalibrationRun, demo_frames, hand_box
 from vision.classic import ClassicDetector
 from vision.detector import Hand, make_detector
 from vision.faces import detect_faces
@@ -269,14 +269,23 @@ def test_saved_calibration_is_used_for_its_player_only(tmp_path, warm_calibratio
     assert not demo.skin_model.calibrated and told == []  # the demo clip's drawn hand is made for the fixed range
 
 
-def test_recalibration_switches_a_running_detector(warm_calibration):
-    """What `c` in a session does: CalibrationRun on the session's frames, then use_calibration."""
+def test_recalibration_during_a_session():
+    """What `c` can do in a session: the player stays in the picture, the detector's background stands for the empty
+    room, the routine runs on the session's frames from the box on, and the running detector switches."""
     painter = tinted_painter(WARM_LAMP)
     det = ClassicDetector(W, H, steady=True)
-    det.detect(painter.paint(None).copy())
+    rng = np.random.default_rng(2)
+    for _ in range(5):
+        det.detect(noisy(painter.paint(None), rng))
     frame = painter.paint((300.0, 290.0, 95.0)).copy()
     assert not any(det.detect(frame).present for _ in range(3))
-    det.use_calibration(warm_calibration)
+    run = CalibrationRun(W, H, "Zoë", phases=IN_SESSION, room_frames=[det.background_picture()])
+    start = PHASES[0].seconds   # the demo player's routine from the box on
+    for f, t in demo_frames(W, H, tone_bgr=WARM_LAMP):
+        if t >= start and run.feed(f, t):
+            break
+    assert run.error is None and run.result.area_far < run.result.area_near, run.error
+    det.use_calibration(run.result)
     assert [det.detect(frame).present for _ in range(2)] == [False, True]
     assert "Zoë's calibration" in det.describe()
 
