@@ -180,6 +180,9 @@ def main(argv=None) -> int:
     except (settings_mod.SettingsError, song_mod.SongError) as e:
         return fail(str(e))
     from game.launcher import run_session
+    from vision.calibration import session_settings
+    # the player's own near/far hand sizes (python main.py calibrate) set the pitch range, as their detector measures
+    settings = session_settings(settings, lambda text: print(f"handtone: {text}", flush=True))
     result = run_session(settings, song)
     if result.session_dir is None:
         return fail(result.reason, result.exit_code)

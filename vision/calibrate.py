@@ -243,13 +243,17 @@ def run_command(settings, say=print) -> int:
         print(f"handtone: error: calibration failed: {run.error}", file=sys.stderr, flush=True)
         return 1
     cal = run.result
+    from vision.calibration import measure_landmarks_range
+    landmarks_said = measure_landmarks_range(cal, _spread(run.kept["near"], MAX_FRAMES),
+                                             _spread(run.kept["far"], MAX_FRAMES), settings)
     path = save(cal, settings)
     facts = cal.facts
     say(f"calibrate: learned {cal.summary()}; the empty room reads as skin in "
         f"{facts.get('room_taken_as_skin', 0) * 100:.2f}% of its pixels, the hand in "
         f"{facts.get('hand_taken_as_skin', 0) * 100:.1f}%")
-    say(f"calibrate: saved {path} (the classic detector uses it for --player {settings.player!r}; its hand sizes "
-        f"set the pitch range unless HANDTONE_AREA_NEAR / HANDTONE_AREA_FAR are set)")
+    say(f"calibrate: {landmarks_said}")
+    say(f"calibrate: saved {path} (the classic detector uses its colours for --player {settings.player!r}; its hand sizes "
+        f"set the pitch range with either detector unless HANDTONE_AREA_NEAR / HANDTONE_AREA_FAR are set)")
     return 0
 
 

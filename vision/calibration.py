@@ -46,6 +46,8 @@ class Calibration:
     y_min: int                             # luma floor
     area_near: float | None = None         # hand area held near (fraction of the frame), None when not measured
     area_far: float | None = None          # ... and far
+    landmarks_near: float | None = None    # the same two sizes as the landmarks detector measures them (palm-based),
+    landmarks_far: float | None = None     # None when its models were not there at calibration
     frame_size: tuple[int, int] = (640, 480)
     created: str = ""
     source: str = ""
@@ -59,7 +61,8 @@ class Calibration:
                 "frame_size": list(self.frame_size),
                 "skin": {"space": "YCrCb", "bins": skin.C_BINS, "y_min": self.y_min,
                          "table": ["".join("1" if v else "0" for v in row) for row in self.skin_table]},
-                "area_near": self.area_near, "area_far": self.area_far, "facts": self.facts}
+                "area_near": self.area_near, "area_far": self.area_far,
+                "landmarks_near": self.landmarks_near, "landmarks_far": self.landmarks_far, "facts": self.facts}
 
     @classmethod
     def from_json(cls, data: dict) -> "Calibration":
@@ -71,6 +74,7 @@ class Calibration:
             raise CalibrationError(f"skin table of shape {table.shape}")
         return cls(player=data["player"], skin_table=table, y_min=int(s["y_min"]),
                    area_near=data.get("area_near"), area_far=data.get("area_far"),
+                   landmarks_near=data.get("landmarks_near"), landmarks_far=data.get("landmarks_far"),
                    frame_size=tuple(data.get("frame_size") or (640, 480)), created=data.get("created", ""),
                    source=data.get("source", ""), facts=data.get("facts") or {})
 
@@ -124,15 +128,19 @@ def load(settings, notice=None) -> Calibration | None:
     return cal
 
 
-def with_calibrated_range(settings, cal: Calibration | None, defaults=None):
-    """settings with the calibration's area_near/area_far, unless either was set (differs from the default)."""
+def with_calibrated_range(settings, cal: Calibration | None, defaults=None, landmarks: bool = False):
+    """settings with the calibration's near/far sizes (the landmarks detector's own when ``landmarks``), unless
+    either was set (differs from the default)."""
     from game.settings import Settings
     defaults = defaults or Settings()
-    if cal is None or not cal.area_near or not cal.area_far or not 0.0 < cal.area_far < cal.area_near <= 1.0:
+    if cal is None:
+        return settings
+    near, far = (cal.landmarks_near, cal.landmarks_far) if landmarks else (cal.area_near, cal.area_far)
+    if not near or not far or not 0.0 < far < near <= 1.0:
         return settings
     if settings.area_near != defaults.area_near or settings.area_far != defaults.area_far:
         return settings
-    return settings.replace(area_near=float(cal.area_near), area_far=float(cal.area_far))
+    return settings.replace(area_near=float(near), area_far=float(far))
 
 
 def classic_will_run(settings) -> bool:
@@ -153,13 +161,13 @@ def classic_will_run(settings) -> bool:
 
 
 def session_settings(settings, notice=None):
-    """The settings a session should run with: the player's calibrated pitch range (area_near / area_far) when the
-    classic detector will run on a real camera and the range was not set. Call it once in the launcher, before the
-    children start, so the synth, the window and the reports share the range."""
-    if str(settings.camera).strip() == "demo" or not classic_will_run(settings):
+    """The settings a session should run with: the player's calibrated pitch range (area_near / area_far, as the
+    detector that will run measures them) on a real camera when the range was not set. Call it once in the launcher,
+    before the children start, so the synth, the window and the reports share the range."""
+    if str(settings.camera).strip() == "demo":
         return settings
     cal = load(settings)
-    changed = with_calibrated_range(settings, cal)
+    changed = with_calibrated_range(settings, cal, landmarks=not classic_will_run(settings))
     if notice and changed is not settings:
         notice(f"pitch range from {settings.player}'s calibration: hand area {changed.area_far:.3f} (lowest) to "
                f"{changed.area_near:.3f} (highest)")
@@ -234,6 +242,30 @@ def hand_mask(frame: np.ndarray, background: np.ndarray, box: tuple[int, int, in
     out[y0:y1, x0:x1][fg] = 255
     # the colour model wants clean hand pixels: drop the cut's border, where hand and room blend
     return cv2.erode(out, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
+
+
+def measure_landmarks_range(cal: Calibration, near_frames: list, far_frames: list, settings) -> str:
+    """Fill cal.landmarks_near/far from the near and far pictures with the landmarks detector (its palm-based size
+    differs from the classic whole-hand area); returns what happened, for the player."""
+    from vision.detector import DetectorUnavailable
+    from vision.landmarks import LandmarkDetector
+    if not near_frames or not far_frames:
+        return "no near/far pictures"
+    try:
+        det = LandmarkDetector.from_settings(settings)
+    except DetectorUnavailable as e:
+        return f"landmarks detector not measured ({e})"
+    sizes = {}
+    for which, frames in (("near", near_frames), ("far", far_frames)):
+        det.reset()
+        areas = [d.hand.area for d in (det.detect(f) for f in frames) if d.present]
+        if len(areas) < max(1, len(frames) // 2):
+            return f"landmarks detector found the hand held {which} in {len(areas)} of {len(frames)} pictures"
+        sizes[which] = float(np.median(areas))
+    if not sizes["far"] < sizes["near"]:
+        return "landmarks detector: the hand held near was not bigger than held far"
+    cal.landmarks_near, cal.landmarks_far = round(sizes["near"], 5), round(sizes["far"], 5)
+    return f"landmarks detector: hand size near {cal.landmarks_near:.3f} / far {cal.landmarks_far:.3f}"
 
 
 def hand_area(frames: list, cal: Calibration, background: np.ndarray, which: str) -> tuple[float, int]:

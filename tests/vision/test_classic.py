@@ -322,3 +322,34 @@ def test_file_names_and_unusable_files(tmp_path, warm_calibration):
 def test_default_calibration_dir_follows_xdg(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
     assert calibration.calibration_path(Settings(player="Ada")) == tmp_path / "handtone" / "calibration" / "ada.json"
+
+
+def test_landmarks_sessions_get_the_range_the_landmarks_detector_measured(tmp_path, warm_calibration):
+    """The landmarks detector's palm-based size is not the classic whole-hand area: each detector gets the near/far
+    sizes it measured itself at calibration."""
+    import dataclasses
+    cal = dataclasses.replace(warm_calibration, landmarks_near=0.12, landmarks_far=0.02)
+    calibration.save(cal, settings_for(tmp_path))
+    again = calibration.load(settings_for(tmp_path))
+    assert (again.landmarks_near, again.landmarks_far) == (0.12, 0.02)
+    s = calibration.session_settings(settings_for(tmp_path, detector="landmarks"))
+    assert (s.area_near, s.area_far) == (0.12, 0.02)
+    s = calibration.session_settings(settings_for(tmp_path, detector="classic"))
+    assert (s.area_near, s.area_far) == (cal.area_near, cal.area_far)
+
+
+def test_calibrate_measures_the_landmarks_range_too(tmp_path):
+    """`calibrate --camera demo` headless: both detectors' near/far sizes are saved (the drawn hand's agree)."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    env = dict(__import__("os").environ, HANDTONE_CALIBRATION_DIR=str(tmp_path))
+    out = subprocess.run([sys.executable, "main.py", "calibrate", "--camera", "demo", "--no-window", "--player",
+                          "Lin"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "calibrate: landmarks detector: hand size near " in out.stdout
+    data = json.loads((tmp_path / "lin.json").read_text())
+    assert 0 < data["landmarks_far"] < data["landmarks_near"]
+    assert data["landmarks_near"] == pytest.approx(data["area_near"], rel=0.15)
+    assert data["landmarks_far"] == pytest.approx(data["area_far"], rel=0.15)
