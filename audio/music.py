@@ -5,8 +5,12 @@ backing stays on the session clock and corrects itself after any stall. Blocks p
 agrees within a quarter block (its jitter is a sample or two), so the jitter does not cut the waveform. Guide: a soft triangle at the melody's
 pitch, quieter than the synth; bass: a sine (with a little 2nd partial) two octaves below each note.
 
-Files: backing.wav (what was played, from the first block at or after go), music.csv (t_dac, song_t, level: one row
-per ~50 ms), stats-music.json.
+Pauses (game/pause.py): the track position follows song time, not session time. The first block of a pause fades
+what was playing out over one block and the backing is silent until the song plays on (also through the resume
+count-in); the first block after fades in from where the song was held (re-synced to song time, within a block).
+
+Files: backing.wav (what was played, from the first block at or after go, on the session clock: a pause is silence
+in it), music.csv (t_dac, song_t, level: one row per ~50 ms; song_t holds still during a pause), stats-music.json.
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ import math
 import numpy as np
 
 from game.logfiles import MUSIC_COLUMNS
+from game.pause import PLAYING
 
 GUIDE_GAIN = 0.22
 BASS_GAIN = 0.30
@@ -59,9 +64,12 @@ def render_song(song, settings, extra_s: float | None = None) -> np.ndarray:
 
 
 class Backing:
-    """Copies the block of the pre-rendered track that belongs to the block's DAC time."""
+    """Copies the block of the pre-rendered track that belongs to the song time of the block's DAC time.
 
-    def __init__(self, settings, track: np.ndarray | None):
+    clock: a game.pause.SongClock (None: the song never pauses)."""
+
+    def __init__(self, settings, track: np.ndarray | None, clock=None):
+        self.clock = clock
         self.n = int(settings.block)
         self.rate = float(settings.sample_rate)
         self.track = track if track is not None and track.size else None
@@ -70,30 +78,57 @@ class Backing:
         self.pos = None                       # track position of the next block when played back to back
         self.slack = max(1, self.n // 4)      # DAC-time jitter tolerated before re-syncing to the clock
         self.resyncs = 0
+        self.sounding = True                  # False while paused (the next block that plays fades in)
+        self._fade_out = np.linspace(1.0, 0.0, self.n, dtype=np.float32)
+        self._fade_in = self._fade_out[::-1].copy()
 
     def render(self, t_dac: float, underflow: bool = False) -> np.ndarray:
         out, n = self.out, self.n
-        pos = int(round(t_dac * self.rate))
+        song_t, playing = t_dac, True
+        clock = self.clock
+        if clock is not None:
+            clock.refresh()
+            song_t = clock.song_time(t_dac)
+            playing = clock.state(t_dac) == PLAYING
+        r = self.row
+        if not playing:
+            level = 0.0
+            if self.sounding and self.pos is not None:   # the pause's first block: fade out what was playing
+                self._copy(self.pos)
+                np.multiply(out, self._fade_out, out=out)
+                level = math.sqrt(float(np.dot(out, out)) / n)
+            else:
+                out.fill(0.0)
+            self.sounding = False
+            self.pos = None                   # playing on re-syncs to song time (not counted as a resync)
+            r[0], r[1], r[2] = t_dac, song_t, level
+            return out
+        pos = int(round(song_t * self.rate))
         if self.pos is not None:
             if abs(pos - self.pos) <= self.slack:
                 pos = self.pos                # contiguous: DAC times jitter by a sample or two per block
             else:
                 self.resyncs += 1             # a stall or a jump: follow the session clock
         self.pos = pos + n
-        level = 0.0
-        track = self.track
-        if track is None or pos + n <= 0 or pos >= track.shape[0]:
-            out.fill(0.0)
-        else:
-            a = pos if pos > 0 else 0
-            b = pos + n if pos + n < track.shape[0] else track.shape[0]
-            if a > pos or b < pos + n:
-                out.fill(0.0)
-            out[a - pos:b - pos] = track[a:b]
-            level = math.sqrt(float(np.dot(out, out)) / n)
-        r = self.row
+        self._copy(pos)
+        if not self.sounding:                 # the first block after a pause fades in
+            np.multiply(out, self._fade_in, out=out)
+            self.sounding = True
+        level = math.sqrt(float(np.dot(out, out)) / n)
         r[0], r[1], r[2] = t_dac, pos / self.rate, level
         return out
+
+    def _copy(self, pos: int) -> None:
+        """The track's samples pos .. pos + block into the output buffer (silence outside the track)."""
+        out, n, track = self.out, self.n, self.track
+        if track is None or pos + n <= 0 or pos >= track.shape[0]:
+            out.fill(0.0)
+            return
+        a = pos if pos > 0 else 0
+        b = pos + n if pos + n < track.shape[0] else track.shape[0]
+        if a > pos or b < pos + n:
+            out.fill(0.0)
+        out[a - pos:b - pos] = track[a:b]
 
 
 class MusicLog:
@@ -114,11 +149,17 @@ class MusicLog:
 
 def run(ctx) -> None:
     from audio.output import OutputRunner, play_until_stopped
+    from game.pause import SongClock
     s = ctx.settings
     track = render_song(ctx.song(), s) if s.music_volume > 0 else None
     log = MusicLog(ctx.session_dir / "music.csv")
-    backing = Backing(s, track)
+    clock = SongClock.attach(ctx.link.shm, s)
+    backing = Backing(s, track, clock)
     runner = OutputRunner(ctx, backing, ctx.session_dir / "backing.wav", log, None)
     rendered_s = 0.0 if track is None else round(track.size / s.sample_rate, 3)
-    play_until_stopped(ctx, runner, log,
-                       lambda: {"volume": s.music_volume, "resyncs": backing.resyncs, "rendered_s": rendered_s})
+    try:
+        play_until_stopped(ctx, runner, log,
+                           lambda: {"volume": s.music_volume, "resyncs": backing.resyncs, "rendered_s": rendered_s})
+    finally:
+        backing.clock = None
+        clock.close()

@@ -8,6 +8,8 @@ first 10 s: PortAudio's input_buffer_adc_time through ALSA's pulse plugin starte
 towards the truth, so it is not used.
 
 The callback only copies into a preallocated ring; a writer thread appends to the WAV and computes levels.
+A pause (game/pause.py) does not stop it: the microphone records the room, on the session clock, and the pauses in
+session.json say which stretches of the recording were paused.
 Files: recording.wav (mono int16), levels.csv (t, rms_dbfs per ~50 ms), stats-recorder.json.
 """
 from __future__ import annotations

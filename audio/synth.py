@@ -4,6 +4,8 @@
 speaker): it reads the hand state through the seqlock into a preallocated array, computes one block into
 preallocated arrays (numpy out= everywhere: no array allocation), publishes the VoiceState and fills its log row.
 Before t0 (the count-in) the voice already plays the hand when one is present, so the player can find the first note.
+While the song is paused (game/pause.py) the voice is silent (released through its envelope, no click); during the
+count-in before the song plays on it plays the hand again, as before t0.
 
 Files: synth.csv (t_dac, midi, hz, amplitude, frame_index, t_capture, latency_ms), synth.wav (what was played,
 int16 mono), stats-synth.json.
@@ -16,6 +18,7 @@ import numpy as np
 
 from game.handstate import HAND, HAND_FIELDS, VOICE_FIELDS
 from game.logfiles import SYNTH_COLUMNS
+from game.pause import PAUSED
 from game.pitchmap import PitchMap
 
 TWO_PI = 2.0 * math.pi
@@ -32,10 +35,11 @@ _P2, _Y2 = HAND["present2"], HAND["y2"]
 class Voice:
     """One block at a time of the theremin tone; all state and buffers preallocated."""
 
-    def __init__(self, settings, pitchmap: PitchMap, hand=None, voice=None):
+    def __init__(self, settings, pitchmap: PitchMap, hand=None, voice=None, clock=None):
+        """clock: a game.pause.SongClock (None: the song never pauses)."""
         n = self.n = int(settings.block)
         self.rate = float(settings.sample_rate)
-        self.hand, self.voice = hand, voice
+        self.hand, self.voice, self.clock = hand, voice, clock
         self.volume = float(settings.synth_volume)
         # pitch map constants: midi = low + clamp(log(area) - log_far) * scale
         self.low = pitchmap.low_midi
@@ -77,6 +81,11 @@ class Voice:
             self.hand.read_into(h)
             seen = self.hand.sequence() > 0
         present = seen and h[_P] > 0.5
+        clock = self.clock
+        if clock is not None:
+            clock.refresh()
+            if clock.state(t_dac) == PAUSED:
+                present = False                 # the song is paused: release, hold the pitch
         target_amp = 0.0
         new_midi = self.midi
         if present:
@@ -161,17 +170,20 @@ class SynthLog:
 
 def run(ctx) -> None:
     from game.handstate import attach_hand, attach_voice
+    from game.pause import SongClock
     from audio.output import OutputRunner, play_until_stopped
     s = ctx.settings
     song = ctx.song()
     hand = attach_hand(ctx.link.shm["hand"])
     voice = attach_voice(ctx.link.shm["voice"])
+    clock = SongClock.attach(ctx.link.shm, s)
     log = SynthLog(ctx.session_dir / "synth.csv")
-    engine = Voice(s, PitchMap.for_song(song, s), hand, voice)
+    engine = Voice(s, PitchMap.for_song(song, s), hand, voice, clock)
     runner = OutputRunner(ctx, engine, ctx.session_dir / "synth.wav", log, NO_SPEAKER)
     try:
         play_until_stopped(ctx, runner, log, lambda: {"latency_ms": log.percentiles()})
     finally:
-        engine.hand = engine.voice = None
+        engine.hand = engine.voice = engine.clock = None
         hand.close()
         voice.close()
+        clock.close()

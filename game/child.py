@@ -75,13 +75,13 @@ class ChildLink:
     """The picklable handles the launcher gives a child (Flags, or anything with set/is_set/wait)."""
     name: str
     session_dir: str
-    shm: dict            # {"hand": name, "voice": name}
+    shm: dict            # {"hand": name, "voice": name, "pause": name, ...}
     ready: Any           # Flag: this child is ready
     go: Any              # Flag: t0 is set, the count-in runs
     stop: Any            # Flag: the session is over, finish up
     end: Any             # Flag: a child asks to end the session (window quit, file camera ended)
     t0: Any              # multiprocessing RawValue('d'): t0 on time.monotonic()
-    messages: Any        # Outbox (anything with put()) of (kind, child, text): notice | end | error
+    messages: Any        # Outbox (anything with put()) of (kind, child, text): notice | end | error | pause
     spawned_at: float = 0.0  # time.monotonic() when the launcher started the process (start-up counts from here)
 
 
@@ -177,6 +177,10 @@ class ChildContext:
         """A one-line message the launcher prints for the player (e.g. 'no microphone: not recording')."""
         self.link.messages.put(("notice", self.name, text))
 
+    def toggle_pause(self, why: str) -> None:
+        """Ask the launcher to pause the song or play on (the p key); it alone writes the pause record."""
+        self.link.messages.put(("pause", self.name, why))
+
     def end_session(self, reason: str) -> None:
         """Ask the launcher to end the session (e.g. the player pressed q, the video file ended)."""
         self.link.messages.put(("end", self.name, reason))
@@ -217,6 +221,7 @@ def _jsonable(o):
 def child_main(name: str, target: str, settings, link: ChildLink) -> None:
     """Entry point of every child process (started with the spawn method)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)   # pause is the launcher's: a SIGUSR1 to the group must not kill us
     ctx = ChildContext(name, settings, link)
     signal.signal(signal.SIGTERM, lambda *_: ctx.stopped.set())
     module, func = target.split(":")

@@ -30,7 +30,8 @@ def _session_options(p: argparse.ArgumentParser, demo: bool) -> None:
     p.add_argument("--song", metavar="NAME|PATH",
                    help=f"a bundled song ({', '.join(song_mod.available_songs())}) or a song file "
                         f"(default: {song_mod.DEMO_SONG})")
-    p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this many seconds")
+    p.add_argument("--duration", type=float, metavar="SECONDS",
+                   help="stop after this many seconds of the song (time paused does not count)")
     p.add_argument("--out", dest="out_dir", metavar="DIR", help="where session folders go (default: sessions/)")
     p.add_argument("--no-window", dest="window", action="store_const", const=False,
                    help="no game window (headless); the default shows one when a display is there")
@@ -65,7 +66,8 @@ def parser() -> argparse.ArgumentParser:
     sub.required = True
     play = sub.add_parser("play", help="play a session", description="Play a session: the camera sets the "
                           "pitch, the song plays, the microphone records; reports are written when it ends "
-                          "(song end, --duration, q or Esc in the window, Ctrl-C).")
+                          "(song end, --duration, q or Esc in the window, Ctrl-C). p in the window, or SIGUSR1 "
+                          "to this process, pauses the song and plays on.")
     _session_options(play, demo=False)
     demo = sub.add_parser("demo", help="play with the built-in demo camera clip (no camera needed)",
                           description="Same as `play --camera demo`: a synthetic hand plays the song (default "

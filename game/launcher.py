@@ -3,7 +3,8 @@
 It owns everything shared: it creates the named shared memory (and is the only one to unlink it), spawns the four
 children (five with --record-video: the video writer, fed by a frame ring in shared memory), waits for each to be
 ready, fixes the session clock t0 after a short count-in, supervises until a stop condition, stops the children (stop
-event, bounded joins, terminate, kill), and writes the reports from whatever was collected. Every exit path goes
+event, bounded joins, terminate, kill), and writes the reports from whatever was collected. It is also the one writer
+of the pause record (game/pause.py): p in the window (a message from vision) or SIGUSR1 toggles it. Every exit path goes
 through the same ``finally``; if the launcher itself is killed, the children notice their parent is gone and finish,
 and the resource tracker unlinks the segments the launcher created.
 """
@@ -24,6 +25,7 @@ from pathlib import Path
 from game import handstate
 from game.child import ChildLink, SessionSignals, child_main, write_json
 from game.framering import FrameRing, RingSpaceError, slots_for
+from game.pause import PauseControl, segment_name as pause_segment_name
 from game.settings import Settings
 from game.song import Song
 
@@ -89,8 +91,15 @@ class Launcher:
         self.all_ready_s = None
         self.played_s = 0.0
         self.signals: SessionSignals | None = None
+        self.pauses: PauseControl | None = None   # the one writer of the pause record (game/pause.py)
+        self.pause_requests = 0                   # SIGUSR1s not yet acted on
+        self.t0: float | None = None
+        self.stopped_s: float | None = None       # session time of the stop
 
     # ---- signals ------------------------------------------------------------------------------------------
+    def _on_pause_signal(self, _signum, _frame) -> None:
+        self.pause_requests += 1   # acted on by the supervision loop, not here
+
     def _on_signal(self, signum, _frame) -> None:
         self.signal_reason = {signal.SIGINT: "stopped (Ctrl-C)", signal.SIGTERM: "stopped (SIGTERM)"}.get(
             signum, f"stopped (signal {signum})")
@@ -100,6 +109,7 @@ class Launcher:
         s = self.settings
         ctx = mp.get_context("spawn")
         old_handlers = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        old_handlers[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, self._on_pause_signal)
         session_dir = new_session_dir(s.out_dir, self.song)
         names = handstate.segment_names()
         t_start = time.monotonic()
@@ -111,6 +121,9 @@ class Launcher:
         try:
             self.records = [handstate.create_hand(names["hand"]), handstate.create_voice(names["voice"])]
             self.records[1].write([0.0, 0.0, 0.0, -1.0])
+            names["pause"] = pause_segment_name(names)
+            self.pauses = PauseControl.create(names["pause"], s)
+            self.records.append(self.pauses)
             if s.record_video:
                 names["video"] = video_segment_name(names)
                 try:
@@ -130,14 +143,14 @@ class Launcher:
                 self.procs[name] = proc
             self._wait_ready()
             self.all_ready_s = round(time.monotonic() - t_start, 3)
-            t0_value = signals.start_clock(s.count_in)
+            t0_value = self.t0 = signals.start_clock(s.count_in)
             played = True
             write_json(session_dir / "session.json", self._session_info("running", t_start))
             end_at = self.song.duration + s.tail if s.duration is None else s.duration
             length = (f"{self.song.duration:.0f} s" if s.duration is None else
                       f"{min(s.duration, self.song.duration):.0f} of {self.song.duration:.0f} s")
             self.say(f"playing {self.song.title} ({length}) after a {s.count_in:g} s count-in; "
-                     f"session folder {session_dir}")
+                     f"session folder {session_dir}; p in the window or `kill -USR1 {os.getpid()}` pauses")
             reason, exit_code = self._supervise(t0_value, end_at, signals.end)
         except StartFailure as e:
             reason, exit_code = str(e), 2
@@ -145,7 +158,8 @@ class Launcher:
             reason, exit_code, crash = f"launcher error: {type(e).__name__}: {e}", 1, e
         finally:
             if played:
-                self.played_s = max(0.0, min(time.monotonic() - t0_value, end_at))
+                self.stopped_s = time.monotonic() - t0_value
+                self.played_s = max(0.0, min(self.pauses.song_time(self.stopped_s), end_at))
             self._stop_children()
             self._drain_messages()
             video_fps = self.ring.fps if self.ring is not None else 0.0
@@ -200,8 +214,12 @@ class Launcher:
             time.sleep(0.02)
 
     def _supervise(self, t0: float, end_at: float, end) -> tuple[str, int]:
+        """Until a stop condition. end_at is in song time: pauses move the song's end (and --duration's) later."""
         while True:
             self._drain_messages()
+            while self.pause_requests > 0:
+                self.pause_requests -= 1
+                self._toggle_pause()
             if self.signal_reason:
                 return self.signal_reason, 0
             if end.is_set():
@@ -212,10 +230,24 @@ class Launcher:
                     self._drain_messages(wait=0.3)
                     why = self.errors.get(name) or _exit_text(proc.exitcode)
                     return f"{name} process died: {why}", 1
-            if time.monotonic() - t0 >= end_at:
+            if self.pauses.song_time(time.monotonic() - t0) >= end_at:
                 return ("song ended" if self.settings.duration is None else
                         f"--duration {self.settings.duration:g} s reached"), 0
-            time.sleep(0.05)
+            if self.inboxes:
+                self._drain_messages(wait=0.05)   # a pause request is acted on as it arrives
+            else:
+                time.sleep(0.05)
+
+    def _toggle_pause(self) -> None:
+        """p in the window or SIGUSR1: pause or play on (only while the song plays: not in the count-in before
+        it, not once the session is stopping)."""
+        if self.pauses is None or self.t0 is None or self.stopped_s is not None:
+            return
+        t = time.monotonic() - self.t0
+        if t < 0:
+            self.say("the song has not started yet: p pauses it once it plays")
+            return
+        self.say(self.pauses.toggle(t))
 
     def _drain_messages(self, wait: float = 0.0) -> None:
         """Handle what the children said; wait up to ``wait`` seconds for more."""
@@ -238,6 +270,8 @@ class Launcher:
                     self.errors[name] = text
                 elif kind == "end":
                     self.end_reason = self.end_reason or text
+                elif kind == "pause":
+                    self._toggle_pause()
 
     def _stop_children(self) -> None:
         if self.signals is not None:
@@ -280,12 +314,18 @@ class Launcher:
 
     def _session_info(self, reason: str, t_start: float) -> dict:
         s = self.settings
+        stopped = self.pauses is not None and self.stopped_s is not None
+        pauses = self.pauses.spans_until(self.stopped_s) if stopped else []
         return {
             "song": self.song.title, "artist": self.song.artist, "song_path": self.song.path,
             "player": s.player, "difficulty": s.difficulty, "tolerance": s.tolerance,
             "started": self.started, "transpose": s.transpose,
             "stop_reason": reason, "duration_s": round(getattr(self, "played_s", 0.0), 3),
             "count_in_s": s.count_in, "camera": s.camera, "launcher_s": round(time.monotonic() - t_start, 3),
+            "launcher_pid": os.getpid(),
+            # pauses as [start, end] in session seconds (logs stay on the session clock; reports map it to song
+            # time through these); duration_s above is song time played, pauses not counted
+            "pauses": pauses, "paused_s": round(sum(e - st for st, e in pauses), 3),
             "children": {name: {"pid": p.pid, "exitcode": p.exitcode,
                                 "startup_s": round(self.startup[name], 3) if name in self.startup else None,
                                 "error": self.errors.get(name)}

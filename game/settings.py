@@ -47,7 +47,7 @@ class SmtpSettings:
 class Settings:
     camera: str = "0"
     song: str = "ode_to_joy"
-    duration: float | None = None        # stop after this many seconds (None: when the song ends)
+    duration: float | None = None        # stop after this many seconds of song time (None: when the song ends)
     out_dir: str = "sessions"
     window: bool = True
     difficulty: str = "medium"

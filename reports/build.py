@@ -23,7 +23,7 @@ from reports.score import score as score_track
 from reports.sessiondata import SessionData
 from reports.stats import build_stats
 from game.logfiles import SYNTH_COLUMNS
-from reports.track import max_gap, played_track
+from reports.track import max_gap, on_song_clock, played_track
 
 
 SYNTH_NO_STATS = "the synth process left no stats (killed, or it never started)"  # as reports.stats says it
@@ -72,6 +72,7 @@ def build_reports(session_dir: Path, settings, song) -> ReportSummary:
 
     def do_score():
         synth = data.csv("synth.csv", SYNTH_COLUMNS, "nothing the synth played was logged; scored as silence")
+        synth = on_song_clock(synth, data.pauses())   # paused moments neither hit nor miss
         t_dac = synth["t_dac"]
         last = float(np.nanmax(t_dac)) if np.isfinite(t_dac).any() else 0.0
         end = max(song.duration if song else 0.0, last)

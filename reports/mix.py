@@ -1,7 +1,8 @@
 """performance.wav: the tone and the backing as the player heard them, one mono file.
 
 Both WAVs are placed on the session clock by their first sample's time (wav_t_start in their stats), summed, and
-scaled so the loudest peak sits at -1 dBFS: never clipped, and a quiet take is still audible.
+scaled so the loudest peak sits at -1 dBFS: never clipped, and a quiet take is still audible. A pause is in it as
+it was heard, silence (it stays on the session clock, like recording.wav).
 """
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """notes.csv: the notes the player actually played, for reading back a performance (or importing it elsewhere).
 
 A played note is a run of the 10 ms track where the tone sounds and its pitch rounds to the same semitone, kept
-when it lasts at least MIN_NOTE (shorter runs are glides between notes, not notes).
+when it lasts at least MIN_NOTE (shorter runs are glides between notes, not notes). Times are song seconds, like
+the song's own notes (the same as session seconds unless the session was paused: reports/track.py).
 """
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from audio.wavfile import read_wav_checked
+from game.pause import spans_from
 
 
 class SessionData:
@@ -46,6 +47,10 @@ class SessionData:
                     self.warn(f"{name} unreadable ({type(e).__name__}), ignored")
             self._json[name] = data
         return self._json[name]
+
+    def pauses(self) -> list[tuple[float, float]]:
+        """The session's pauses, (start, end) in session seconds (session.json; none when it does not say)."""
+        return spans_from(self.json("session.json"))
 
     def csv(self, name: str, columns: tuple[str, ...], why: str = "") -> dict[str, np.ndarray]:
         """Numeric columns of a session CSV as float arrays (NaN for empty cells); empty arrays when missing.

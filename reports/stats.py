@@ -105,6 +105,9 @@ def _launcher(data: SessionData, session: dict) -> dict:
         rec[key] = own.get(key)
     for key in ("stop_reason", "duration_s", "count_in_s", "started"):
         rec[key] = session.get(key)
+    pauses = data.pauses()
+    rec["pauses"] = len(pauses)
+    rec["paused_s"] = round(sum(e - s for s, e in pauses), 3)
     return rec
 
 
@@ -159,7 +162,9 @@ def _figures(name: str, r: dict) -> list[str]:
                 f"encode {_f(r.get('encode_ms_p50'), 1)}/{_f(r.get('encode_ms_p95'), 1)} ms (p50/p95)"
                 if r.get("encode_ms_p50") is not None else ""]
     return [f"stopped: {r.get('stop_reason')}" if r.get("stop_reason") else "",
-            f"{_f(r.get('duration_s'), 1)} s played" if r.get("duration_s") is not None else ""]
+            f"{_f(r.get('duration_s'), 1)} s played" if r.get("duration_s") is not None else "",
+            f"paused {_f(r.get('paused_s'), 1)} s ({r['pauses']} pause{'s' if r['pauses'] > 1 else ''})"
+            if r.get("pauses") else ""]
 
 
 def _f(v, digits: int) -> str:

@@ -5,12 +5,18 @@ centre falls inside it. Each sample holds the pitch of the last audio block that
 synth plays a block until the next one); where that block was silent, or no block was logged for a while (a stall
 or a killed synth), the sample is silent (NaN). "A while" is longer than one audio block (see max_gap): a block
 holds its pitch for block / rate seconds, up to 85 ms at the largest block the settings allow.
+
+The track runs on song time: synth.csv is on the session clock, and ``on_song_clock`` first leaves out the blocks
+played while the song was paused and moves the rest back by the time paused before them (game/pause.py), so a paused
+session is scored, drawn and transcribed as if it had never stopped.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+
+from game.pause import in_pause, song_times
 
 STEP = 0.01              # seconds between samples
 SOUNDING = 0.05          # amplitude above which the tone counts as sounding
@@ -19,7 +25,7 @@ MAX_GAP = 0.05           # at least this long a block holds the sample; older: n
 
 @dataclass
 class Track:
-    t: np.ndarray        # sample times, session seconds ((k + 0.5) * STEP, the centre of each 10 ms)
+    t: np.ndarray        # sample times, song seconds ((k + 0.5) * STEP, the centre of each 10 ms)
     pitch: np.ndarray    # played MIDI pitch (float), NaN when silent
 
     @property
@@ -50,6 +56,16 @@ def max_gap(stats: dict | None, t_dac: np.ndarray | None = None) -> float:
         if len(steps):
             period = float(np.median(steps))
     return max(MAX_GAP, 1.5 * period) if period else MAX_GAP
+
+
+def on_song_clock(rows: dict[str, np.ndarray], pauses, column: str = "t_dac") -> dict[str, np.ndarray]:
+    """A log's rows without those inside a pause, their ``column`` (session s) mapped to song time."""
+    if not pauses or column not in rows:
+        return rows
+    keep = ~in_pause(rows[column], pauses)
+    out = {c: v[keep] for c, v in rows.items()}
+    out[column] = song_times(out[column], pauses)
+    return out
 
 
 def played_track(synth: dict[str, np.ndarray], t_end: float, threshold: float = SOUNDING,

@@ -4,6 +4,12 @@ Timing: paced sources (a video file, the demo clip) put frame i at t0 + i/fps on
 and when we are late we skip frames (counted as dropped) rather than fall behind the music. Live sources (webcam,
 stream) always hand us their newest frame. Each frame is published the moment detection is done; the window is
 drawn after that, so drawing never delays what the synth hears.
+
+Pauses (game/pause.py): p in the window is sent to the launcher, which alone pauses the song. A paced source follows
+song time (frame i is due when the song reaches i/fps), so it stops while the song is held and the demo hand stays
+with the music; meanwhile its last picture is shown again at its frame rate with the pause overlay (and recorded,
+with --record-video). A live camera keeps sending: the hand state stays live, the lane stands still. The window and
+the lane get song time; frames.csv stays on the session clock.
 """
 from __future__ import annotations
 
@@ -15,9 +21,11 @@ from game.child import ChildFailure
 from game.framering import FrameRing
 from game.handstate import HAND_FIELDS, attach_hand, attach_voice
 from game.logfiles import FRAME_COLUMNS
+from game.pause import PAUSED, PLAYING, RESUMING, SongClock
 from game.sessionlog import CsvLog
 
 FLUSH_EVERY = 0.5   # seconds between frames.csv flushes
+POLL_S = 0.05       # a paced source waiting headless looks at the pause record this often
 
 
 def run(ctx) -> None:
@@ -30,6 +38,7 @@ def run(ctx) -> None:
     hand_rec = attach_hand(ctx.link.shm["hand"])
     voice_rec = attach_voice(ctx.link.shm["voice"])
     ring = FrameRing.attach(ctx.link.shm["video"]) if "video" in ctx.link.shm else None  # --record-video
+    clock = SongClock.attach(ctx.link.shm, s)
     source = window = log = detector = None
     loop = None
     try:
@@ -47,7 +56,7 @@ def run(ctx) -> None:
         detector.detect(first)  # warm up (first call allocates) and learn the background from the first picture
         window = open_window(s, song, voice_rec, ctx.notice)
         log = CsvLog(ctx.session_dir / "frames.csv", FRAME_COLUMNS)
-        loop = VisionLoop(ctx, source, detector, hand_rec, log, window, first)
+        loop = VisionLoop(ctx, source, detector, hand_rec, log, window, first, clock)
         if ring is not None:
             ring.prefault()
             ring.set_fps(source.fps)   # the video writer waits for it: the video runs at the camera's rate
@@ -61,6 +70,8 @@ def run(ctx) -> None:
             if window is not None and not window.count_in(first, None):  # the first picture, "starting..."
                 ctx.end_session("player quit (q)")
                 break
+            if window is not None:
+                loop.forward_requests()
         if t0 is not None:
             loop.run(t0)
     finally:
@@ -79,15 +90,19 @@ def run(ctx) -> None:
             source.close()
         hand_rec.close()
         voice_rec.close()
+        clock.close()
         if ring is not None:
             ring.close()
 
 
 class VisionLoop:
-    def __init__(self, ctx, source, detector, hand_rec, log, window, first):
+    def __init__(self, ctx, source, detector, hand_rec, log, window, first, clock=None):
         self.ctx, self.source, self.detector = ctx, source, detector
         self.hand_rec, self.log, self.window = hand_rec, log, window
         self.first = first
+        self.clock = clock if clock is not None else SongClock(None, 0.0)   # game/pause.py: song time, pauses
+        self.last_frame = None      # the picture shown again while a paced source is held by a pause
+        self.held_s = 0.0           # time a paced source spent held (left out of its frame rate)
         self.values = np.zeros(len(HAND_FIELDS), np.float64)
         self.rows: list = []
         self.capture_ms: list = []
@@ -110,11 +125,11 @@ class VisionLoop:
         pending = self.first if src.is_file else None   # a paced source's frame 0, read before ready
         last_flush = time.monotonic()
         while not ctx.stopped.is_set():
-            if src.is_file:
-                due = t0 + index / fps
-                if not self.wait_until(due):
+            if src.is_file:   # frame i belongs to song time i / fps: due when the song gets there
+                if not self.wait_until(lambda: t0 + self.clock.session_time(index / fps)):
                     break
-                behind = int((time.monotonic() - due) * fps)  # whole frames we are late by
+                # whole frames we are late by, in song time (a pause since the last frame is not lateness)
+                behind = int((self.clock.song_time(time.monotonic() - t0) - index / fps) * fps)
                 if behind >= 1:  # frames index .. index+behind-1 are stale: drop them, show the one due now
                     if pending is not None:  # frame 0 was decoded before ready; dropping it costs nothing
                         pending, behind = None, behind - 1
@@ -123,7 +138,7 @@ class VisionLoop:
                     skipped = src.skip(behind)
                     index += skipped
                     self.dropped += skipped
-                    due = t0 + index / fps
+                due = t0 + self.clock.session_time(index / fps)
                 if pending is not None:
                     frame, pending = pending, None
                 else:
@@ -139,9 +154,12 @@ class VisionLoop:
                         break
                     if src.lost:   # a stream reconnecting (sources.py): no hand meanwhile, keys still work
                         self.hand_gone(t0)
-                        if self.window is not None and not self.window.pump():
-                            ctx.end_session("player quit (q)")
-                            break
+                        if self.window is not None:
+                            alive = self.window.pump()
+                            self.forward_requests()
+                            if not alive:
+                                ctx.end_session("player quit (q)")
+                                break
                         continue
                     ctx.end_session(f"{src.describe()} stopped sending pictures")
                     break
@@ -151,27 +169,65 @@ class VisionLoop:
             if t_in - last_flush >= FLUSH_EVERY:
                 self.flush()
                 last_flush = t_in
-            shown = self.window is None or self.window.show(frame, self.detection, t_in - t0, self.shown_fps,
-                                                            self.total_ms[-1])
-            if self.video is not None:   # the hand state is out: now the picture the window shows, or one drawn
-                picture = (self.window.view if self.window is not None else
-                           self.video.draw(frame, self.detection, t_capture - t0, self.shown_fps, self.total_ms[-1]))
-                self.video.put(picture, t_capture - t0)
-            if not shown:
+            self.last_frame = frame
+            if not self.draw(frame, t_in - t0, t_capture - t0):
                 ctx.end_session("player quit (q)")
                 break
         self.flush()
         if not src.is_file:
             self.dropped = src.missed
 
-    def wait_until(self, due: float) -> bool:
-        """Sleep until ``due`` (keeping the window alive, with the count-in on the first picture before t0);
-        False when the session stopped or the player quit."""
+    def draw(self, frame, t: float, t_picture: float) -> bool:
+        """Show (and record) the picture of this frame: the lane at song time, the pause overlay when the song is
+        held. t: session time now; t_picture: the frame's session time. False once the player quit."""
+        self.sync_pause(t)
+        clock = self.clock
+        latency = self.total_ms[-1] if self.total_ms else None
+        shown = True
+        if self.window is not None:
+            shown = self.window.show(frame, self.detection, clock.song_time(t), self.shown_fps, latency)
+            self.forward_requests()
+        if self.video is not None:   # the hand state is out: now the picture the window shows, or one drawn
+            picture = (self.window.view if self.window is not None else
+                       self.video.draw(frame, self.detection, clock.song_time(t_picture), self.shown_fps, latency))
+            self.video.put(picture, t_picture)
+        return shown
+
+    def sync_pause(self, t: float) -> None:
+        """Put the song's state at session time t on the pictures: paused, or the count-in before it plays on."""
+        self.clock.refresh()
+        state = self.clock.state(t)
+        for scene in (getattr(self.window, "scene", None), getattr(self.video, "scene", None)):
+            if scene is not None:
+                scene.paused = state == PAUSED
+                scene.resume_in = self.clock.resume_in(t) if state == RESUMING else None
+
+    def forward_requests(self) -> None:
+        """Keys the window recorded: p asks the launcher to pause or play on (it alone writes the pause record)."""
+        while (request := self.window.take_request()) is not None:
+            if request == "pause":
+                self.ctx.toggle_pause("p key")
+
+    def wait_until(self, due_at) -> bool:
+        """Sleep until ``due_at()`` (monotonic; inf while a pause holds the song before it), keeping the window
+        alive: the count-in on the first picture before t0; while the song is held, the last picture again at the
+        source's rate with the pause overlay. False when the session stopped or the player quit."""
         while True:
+            self.clock.refresh()
             now = time.monotonic()
-            wait = due - now
+            wait = due_at() - now
             if wait <= 0:
                 return True
+            if (self.t0 is not None and self.last_frame is not None
+                    and self.clock.state(now - self.t0) != PLAYING):
+                if self.ctx.stopped.wait(min(wait, 1.0 / self.source.fps)):
+                    return False
+                t = time.monotonic()
+                self.held_s += t - now
+                if not self.draw(self.last_frame, t - self.t0, t - self.t0):
+                    self.ctx.end_session("player quit (q)")
+                    return False
+                continue
             if self.window is not None and wait > 0.05:
                 if self.ctx.stopped.wait(0.03):
                     return False
@@ -180,10 +236,11 @@ class VisionLoop:
                     alive = self.window.count_in(self.first, self.t0 - now)
                 else:
                     alive = self.window.pump()
+                self.forward_requests()
                 if not alive:
                     self.ctx.end_session("player quit (q)")
                     return False
-            elif self.ctx.stopped.wait(wait):
+            elif self.ctx.stopped.wait(min(wait, POLL_S)):
                 return False
 
     def hand_gone(self, t0: float) -> None:
@@ -237,7 +294,7 @@ class VisionLoop:
 
     def stats(self) -> dict:
         from game.figures import percentile as pct
-        span = (self.t_last - self.t_first) if self.frames > 1 else 0.0
+        span = (self.t_last - self.t_first - self.held_s) if self.frames > 1 else 0.0
         return {
             "frames": self.frames,
             "fps": round((self.frames - 1) / span, 2) if span > 0 else None,

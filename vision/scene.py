@@ -220,7 +220,8 @@ class Scene:
         latency_ms: capture-to-published time of this frame in the vision process, shown for what it is."""
         midi, amp, known = self.voice_state()
         self.judge(t, midi, amp)
-        self.trail.add(t, midi, known and amp > AUDIBLE)
+        if not self.paused and self.resume_in is None:   # a held song's time stands still: no trace to add
+            self.trail.add(t, midi, known and amp > AUDIBLE)
         self._compose(frame, detection, t)
         self._draw_voice(t, midi, amp, known)
         self._draw_target_tag(t)

@@ -45,6 +45,7 @@ class VideoFeed:
         kind: what the video shows (window, scene, boxes), for the stats."""
         self.ring = ring
         self.render = render
+        self.scene = getattr(render, "__self__", None)   # the headless Scene: vision sets its pause overlay
         self.kind = kind
         self.view = np.zeros(ring.shape, np.uint8)      # the headless picture
         self.fitted = np.zeros(ring.shape, np.uint8)    # a picture of another size, scaled to the ring's
