@@ -132,7 +132,7 @@ class CalibrationRun:
     def _learn(self) -> None:
         k = {key: _spread(frames, MAX_FRAMES) for key, frames in self.kept.items()}
         try:
-            self.result = learn_calibration(k["room"], k["hand"], self.box, self.player, k["near"], k["far"],
+            self.result = learn_calibration(k["room"], k["hand"], self.box, self.player, k.get("near"), k.get("far"),
                                             source=self.source)
         except CalibrationError as e:
             self.error = str(e)

@@ -115,6 +115,8 @@ class VisionLoop:
         self.detection = None
         self.t0 = None
         self.video = None   # a VideoFeed with --record-video
+        self.recal = None   # a CalibrationRun while the player recalibrates (c)
+        self.recal_paused = False   # we paused the song for it, and play on when it is done
 
     # ---- the loop ---------------------------------------------------------------------------------------------
     def run(self, t0: float) -> None:
@@ -184,6 +186,14 @@ class VisionLoop:
         clock = self.clock
         latency = self.total_ms[-1] if self.total_ms else None
         shown = True
+        if self.recal is not None:   # recalibrating: the box, the prompt and the countdown instead of the game
+            picture = self.recal.draw(frame)
+            if self.window is not None:
+                shown = self.window.present(picture)
+                self.forward_requests()
+            if self.video is not None:
+                self.video.put(picture, t_picture)
+            return shown
         if self.window is not None:
             shown = self.window.show(frame, self.detection, clock.song_time(t), self.shown_fps, latency)
             self.forward_requests()
@@ -207,6 +217,58 @@ class VisionLoop:
         while (request := self.window.take_request()) is not None:
             if request == "pause":
                 self.ctx.toggle_pause("p key")
+            elif request == "recalibrate":
+                self.start_recalibration()
+
+    # ---- c: recalibrate during the session ----------------------------------------------------------------
+    def start_recalibration(self) -> None:
+        """The classic detector relearns the player's skin colours from the box (4 s; the song pauses meanwhile with
+        a live camera); the landmarks detector has no colours to learn: its tracking restarts."""
+        det, ctx = self.detector, self.ctx
+        if self.recal is not None:
+            return
+        if not hasattr(det, "use_calibration"):
+            det.reset()
+            ctx.notice("c: the landmarks detector needs no colour calibration; hand tracking restarted "
+                       "(your pitch range: python main.py calibrate)")
+            return
+        from vision.calibrate import IN_SESSION, CalibrationRun
+        s = ctx.settings
+        self.recal = CalibrationRun(s.width, s.height, s.player, source="in session", phases=IN_SESSION[:1],
+                                    room_frames=[det.background_picture()])
+        playing = self.t0 is not None and self.clock.state(time.monotonic() - self.t0) == PLAYING
+        # a video file or the demo clip is held by a pause (no new pictures to learn from): it plays on
+        self.recal_paused = playing and not self.source.is_file
+        if self.recal_paused:
+            ctx.toggle_pause("recalibrating (c)")
+        ctx.notice("recalibrating: hold your open hand in the box, palm to the camera")
+
+    def feed_recalibration(self, frame, t: float) -> None:
+        run = self.recal
+        try:
+            if not run.feed(frame, t):
+                return
+        except Exception as e:  # noqa: BLE001 - a failed recalibration must not end the session
+            run.error = f"{type(e).__name__}: {e}"
+        self.recal = None
+        if run.error:
+            self.ctx.notice(f"recalibration failed ({run.error}): the colours stay as they were")
+        else:
+            from vision import calibration
+            cal = run.result
+            old = calibration.load(self.ctx.settings)
+            if old is not None:   # the box gives colours only: keep the sizes measured by `calibrate`
+                cal.area_near, cal.area_far = old.area_near, old.area_far
+                cal.landmarks_near, cal.landmarks_far = old.landmarks_near, old.landmarks_far
+            self.detector.use_calibration(cal)
+            try:
+                where = f", saved in {calibration.save(cal, self.ctx.settings)}"
+            except OSError as e:
+                where = f" (not saved: {e})"
+            self.ctx.notice(f"recalibrated: {cal.summary()}{where}")
+        if self.recal_paused:
+            self.recal_paused = False
+            self.ctx.toggle_pause("recalibrated (c)")
 
     def wait_until(self, due_at) -> bool:
         """Sleep until ``due_at()`` (monotonic; inf while a pause holds the song before it), keeping the window
@@ -253,6 +315,8 @@ class VisionLoop:
             self.hand_rec.write(v)
 
     def process(self, index: int, frame, t_capture: float, t_in: float, t0: float) -> None:
+        if self.recal is not None:
+            self.feed_recalibration(frame, t_in)
         det = self.detector.detect(frame)
         t_det = time.monotonic()
         v = self.values
@@ -303,5 +367,6 @@ class VisionLoop:
             "detect_ms_p50": pct(self.detect_ms, 50), "detect_ms_p95": pct(self.detect_ms, 95),
             "total_ms_p50": pct(self.total_ms, 50), "total_ms_p95": pct(self.total_ms, 95),
             "dropped_frames": self.dropped,
+            **{k: getattr(self.detector, k) for k in ("palm_runs", "landmark_runs") if hasattr(self.detector, k)},
             **self.source.health(self.t0),   # a stream's reconnects and outages
         }
