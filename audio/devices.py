@@ -7,13 +7,14 @@ Such a device counts as "no device" (callers fall back to the clock).
 """
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import ctypes.util
 import os
 import time
 
 import pyaudio
+
+from game.quiet import quiet_stderr
 
 _ALSA_HANDLER = None  # keep the ctypes callback alive for the life of the process
 
@@ -33,24 +34,6 @@ def _silence_alsa() -> None:
         lib.snd_lib_error_set_handler(_ALSA_HANDLER)
     except (OSError, AttributeError):
         pass
-
-
-@contextlib.contextmanager
-def quiet_stderr():
-    """Send fd 2 to /dev/null for the duration (C libraries write there directly, not through sys.stderr)."""
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 def open_pyaudio() -> "pyaudio.PyAudio":

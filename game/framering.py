@@ -31,7 +31,7 @@ from multiprocessing import shared_memory
 
 import numpy as np
 
-from game.shm import open_untracked
+from game.shm import close_segment, open_untracked
 
 HEADER_BYTES = 64
 SLOT_HEADER_BYTES = 64
@@ -107,15 +107,7 @@ class FrameRing:
         """Drop our views and mapping; the owner also unlinks the name."""
         self._written = self._fps = None
         self._seq = self._number = self._time = self._pixels = []  # views must go before the mapping can close
-        try:
-            self.shm.close()
-        except BufferError:
-            pass
-        if self.owner:
-            try:
-                self.shm.unlink()
-            except FileNotFoundError:
-                pass
+        close_segment(self.shm, self.owner)
 
     @property
     def name(self) -> str:

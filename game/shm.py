@@ -92,15 +92,7 @@ class SeqlockRecord:
     def close(self) -> None:
         """Drop our views and mapping; the owner also unlinks the name."""
         self._seq = self._values = None  # views must go before the mapping can close
-        try:
-            self.shm.close()
-        except BufferError:
-            pass
-        if self.owner:
-            try:
-                self.shm.unlink()
-            except FileNotFoundError:
-                pass
+        close_segment(self.shm, self.owner)
 
     @property
     def name(self) -> str:
@@ -142,3 +134,16 @@ class SeqlockRecord:
 
     def sequence(self) -> int:
         return int(self._seq[0])
+
+
+def close_segment(shm, owner: bool) -> None:
+    """Close a segment whose numpy views are already dropped; its owner (the launcher) also unlinks the name."""
+    try:
+        shm.close()
+    except BufferError:
+        pass
+    if owner:
+        try:
+            shm.unlink()
+        except FileNotFoundError:
+            pass

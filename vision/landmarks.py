@@ -10,13 +10,12 @@ numbers sit in the same range as the classic detector's whole-hand area (area_fa
 """
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 
 import cv2
 import numpy as np
 
+from game.quiet import quiet_stderr
 from vision.detector import DetectorUnavailable, Detection, Hand, assign_roles
 from vision.palm import PalmDetector, Roi, rotated_rect, rotation_between
 
@@ -38,24 +37,8 @@ CONNECTIONS = ((0, 1), (1, 2), (2, 3), (3, 4), (0, 5), (5, 6), (6, 7), (7, 8), (
                (9, 13), (13, 14), (14, 15), (15, 16), (13, 17), (0, 17), (17, 18), (18, 19), (19, 20))
 
 
-@contextlib.contextmanager
-def quiet_stderr():
-    """LiteRT's C++ prints 'INFO: Created TensorFlow Lite XNNPACK delegate' on fd 2: not for the player's eyes."""
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 def load_interpreter(path, threads: int = 1):
+    """A LiteRT interpreter, allocated (its 'Created TensorFlow Lite XNNPACK delegate' line kept off the terminal)."""
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
