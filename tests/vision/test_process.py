@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import time
 
 import cv2
@@ -14,8 +12,8 @@ from game.pitchmap import PitchMap
 from game.sessionlog import read_csv
 from game.settings import Settings
 from game.song import load
-from visionkit import Session
-from standins import MjpegServer, require_tool
+from visionkit import Session, press_key
+from standins import MjpegServer
 from vision.handdraw import Painter
 from game.logfiles import FRAME_COLUMNS
 from vision.process import run
@@ -103,24 +101,11 @@ def test_missing_camera_fails_before_ready(tmp_path):
 
 
 def test_window_q_key_quits(tmp_path, xvfb, monkeypatch):
-    xdotool = require_tool("xdotool")
     monkeypatch.setenv("DISPLAY", xvfb.display)
     ses = Session(tmp_path, Settings(camera="demo", window=True)).spawn()
     try:
         ses.go()
-        deadline = time.monotonic() + 10
-        wid = ""
-        while not wid and time.monotonic() < deadline:
-            found = subprocess.run([xdotool, "search", "--name", "^handtone$"], capture_output=True, text=True,
-                                   env=os.environ | {"DISPLAY": xvfb.display})
-            wid = found.stdout.split()[0] if found.stdout.split() else ""
-            time.sleep(0.1)
-        assert wid, "no window titled handtone"
-        time.sleep(1.0)
-        subprocess.run([xdotool, "windowfocus", "--sync", wid], env=os.environ | {"DISPLAY": xvfb.display},
-                       capture_output=True, timeout=5)
-        subprocess.run([xdotool, "key", "--window", wid, "q"], env=os.environ | {"DISPLAY": xvfb.display},
-                       check=True, timeout=5)
+        press_key(xvfb.display, ses.process.pid, "q")
         assert ses.link.end.wait(5), "q did not end the session"
         messages = ses.messages()
         ses.stop()

@@ -2,8 +2,6 @@
 with the song; p in the window is sent to the launcher, which alone writes the pause."""
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 import uuid
 
@@ -12,9 +10,8 @@ import pytest
 from game.pause import PauseControl, song_times, spans_from
 from game.sessionlog import read_csv
 from game.settings import Settings
-from standins import require_tool
 from vision.process import run
-from visionkit import Session
+from visionkit import Session, press_key
 
 
 @pytest.fixture(autouse=True)
@@ -58,23 +55,11 @@ def test_the_demo_clip_waits_through_a_pause(tmp_path):
 
 
 def test_p_in_the_window_asks_the_launcher_to_pause(tmp_path, xvfb, monkeypatch):
-    xdotool = require_tool("xdotool")
     monkeypatch.setenv("DISPLAY", xvfb.display)
-    env = os.environ | {"DISPLAY": xvfb.display}
     ses = Session(tmp_path, Settings(camera="demo", window=True)).spawn()
     try:
         ses.go()
-        deadline = time.monotonic() + 10
-        wid = ""
-        while not wid and time.monotonic() < deadline:
-            found = subprocess.run([xdotool, "search", "--onlyvisible", "--pid", str(ses.process.pid), "--name",
-                                    "^handtone$"], capture_output=True, text=True, env=env)   # not another test's
-            wid = found.stdout.split()[0] if found.stdout.split() else ""
-            time.sleep(0.1)
-        assert wid, "no window titled handtone"
-        time.sleep(1.0)
-        subprocess.run([xdotool, "windowfocus", "--sync", wid], env=env, capture_output=True, timeout=5)
-        subprocess.run([xdotool, "key", "--window", wid, "p"], env=env, check=True, timeout=5)
+        press_key(xvfb.display, ses.process.pid, "p")
         deadline = time.monotonic() + 5
         messages = []
         while time.monotonic() < deadline and ("pause", "vision", "p key") not in messages:

@@ -3,15 +3,12 @@ meanwhile (live camera), saves them for the player, and goes on; the landmarks d
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import time
 
 from game.settings import Settings
-from standins import require_tool
 from vision.calibrate import BOX
 from vision.handdraw import Painter
-from visionkit import Session
+from visionkit import Session, press_key
 
 
 def hand_in_the_box(width=640, height=480):
@@ -20,24 +17,8 @@ def hand_in_the_box(width=640, height=480):
     return Painter(width, height).paint((width * (x + w / 2), height * (y + h * 0.62), height * h * 0.5)).copy()
 
 
-def press(xdotool, env, pid, key) -> None:
-    deadline = time.monotonic() + 10
-    wid = ""
-    while not wid and time.monotonic() < deadline:
-        found = subprocess.run([xdotool, "search", "--onlyvisible", "--pid", str(pid), "--name", "^handtone$"],
-                               capture_output=True, text=True, env=env)
-        wid = found.stdout.split()[0] if found.stdout.split() else ""
-        time.sleep(0.1)
-    assert wid, "no window titled handtone"
-    time.sleep(1.0)
-    subprocess.run([xdotool, "windowfocus", "--sync", wid], env=env, capture_output=True, timeout=5)
-    subprocess.run([xdotool, "key", "--window", wid, key], env=env, check=True, timeout=5)
-
-
 def run_with_key(tmp_path, xvfb, monkeypatch, mjpeg_server, detector: str, wait_for: str, seconds: float):
-    xdotool = require_tool("xdotool")
     monkeypatch.setenv("DISPLAY", xvfb.display)
-    env = os.environ | {"DISPLAY": xvfb.display}
     frame = hand_in_the_box()
     server = mjpeg_server(lambda i: frame, fps=30.0)
     settings = Settings(camera=server.url, window=True, detector=detector, player="Ada",
@@ -46,7 +27,7 @@ def run_with_key(tmp_path, xvfb, monkeypatch, mjpeg_server, detector: str, wait_
     messages = []
     try:
         ses.go()
-        press(xdotool, env, ses.process.pid, "c")
+        press_key(xvfb.display, ses.process.pid, "c")
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline and not any(wait_for in str(m) for m in messages):
             messages += ses.messages()

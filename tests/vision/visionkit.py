@@ -79,3 +79,25 @@ class Session:
             self.process.join(5)
         self.hand.close()
         self.voice.close()
+
+
+def press_key(display: str, pid: int, key: str) -> None:
+    """Type ``key`` into the handtone window of process ``pid`` on ``display`` (xdotool). Searched by pid as well as
+    title: under a shared Xvfb another test's window may carry the same title."""
+    import os
+    import subprocess
+
+    from standins import require_tool
+    xdotool = require_tool("xdotool")
+    env = os.environ | {"DISPLAY": display}
+    deadline = time.monotonic() + 10
+    wid = ""
+    while not wid and time.monotonic() < deadline:
+        found = subprocess.run([xdotool, "search", "--onlyvisible", "--pid", str(pid), "--name", "^handtone$"],
+                               capture_output=True, text=True, env=env)
+        wid = found.stdout.split()[0] if found.stdout.split() else ""
+        time.sleep(0.1)
+    assert wid, "no window titled handtone"
+    time.sleep(1.0)
+    subprocess.run([xdotool, "windowfocus", "--sync", wid], env=env, capture_output=True, timeout=5)
+    subprocess.run([xdotool, "key", "--window", wid, key], env=env, check=True, timeout=5)
