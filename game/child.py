@@ -155,9 +155,9 @@ class ChildContext:
 
     def song(self):
         """The session's song; a file that does not load is a ChildFailure with the parser's one-line reason."""
-        from game.song import SongError, load
+        from game.song import SongError, load_for
         try:
-            return load(self.settings.song)
+            return load_for(self.settings)
         except SongError as e:
             raise ChildFailure(str(e)) from None
 

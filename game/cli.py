@@ -41,7 +41,27 @@ def _session_options(p: argparse.ArgumentParser, demo: bool) -> None:
     p.add_argument("--music-volume", type=float, metavar="0..1", help="backing track volume, 0 mutes it (default 0.5)")
     p.add_argument("--synth-volume", type=float, metavar="0..1", help="the hand tone's volume (default 0.6)")
     p.add_argument("--transpose", type=int, metavar="SEMITONES", help="move the song up or down (default 0)")
+    p.add_argument("--tempo", type=float, metavar="FACTOR",
+                   help="play the song faster or slower: 1.25 is a quarter faster, 0.8 slower (default 1)")
+    p.add_argument("--voice", type=int, choices=[1, 2], help="duet songs: play voice 1 or 2 (default 1)")
+    p.add_argument("--track", metavar="INDEX|NAME",
+                   help="MIDI songs: the melody track, by index or part of its name (default: the highest "
+                        "one-note-at-a-time line)")
+    p.add_argument("--latency", metavar="low|high|MS",
+                   help="audio output latency: low (default), high (safer on a busy machine) or milliseconds")
     p.add_argument("--block", type=int, metavar="FRAMES", help="audio frames per callback (default 256)")
+    p.add_argument("--music-backend", choices=list(settings_mod.MUSIC_BACKENDS),
+                   help="what plays the backing: pyaudio (default) or simpleaudio (Python 3.11 and older only)")
+    p.add_argument("--mic-delay", dest="mic_delay_ms", type=float, metavar="MS",
+                   help="the speaker-to-microphone delay to align the recording by (default: the one measured "
+                        "by `python main.py calibrate-audio`, else 0)")
+    p.add_argument("--vibrato", dest="vibrato_cents", type=float, metavar="CENTS",
+                   help="vibrato depth of the hand tone, 0..100 cents (default 0: none)")
+    p.add_argument("--vibrato-hz", type=float, metavar="HZ", help="vibrato rate (default 5.5)")
+    p.add_argument("--snap", choices=list(settings_mod.SNAPS),
+                   help="pull the hand's pitch towards notes: off (default), scale (the song's notes) or chromatic")
+    p.add_argument("--snap-strength", type=float, metavar="0..1",
+                   help="how hard --snap pulls: 0 none, 1 exactly on the note (default 0.5)")
     p.add_argument("--input-device", metavar="INDEX|NAME", help="microphone: index or part of its name")
     p.add_argument("--output-device", metavar="INDEX|NAME", help="speaker: index or part of its name")
     p.add_argument("--count-in", type=float, metavar="SECONDS", help="pause before the song starts (default 1)")
@@ -178,7 +198,7 @@ def main(argv=None) -> int:
         return run_calibrate(args)
     try:
         settings = _settings_from(args, demo=args.command == "demo")
-        song = song_mod.load(settings.song)
+        song = song_mod.load_for(settings)
     except (settings_mod.SettingsError, song_mod.SongError) as e:
         return fail(str(e))
     from game.launcher import run_session

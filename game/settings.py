@@ -18,6 +18,20 @@ SECURITIES = ("starttls", "ssl", "none")
 DETECTORS = ("auto", "landmarks", "classic")
 LANDMARK_MODELS = ("lite", "full")
 HANDS = ("right", "left")
+SNAPS = ("off", "scale", "chromatic")
+MUSIC_BACKENDS = ("pyaudio", "simpleaudio")
+
+
+LATENCIES = ("low", "high")
+
+
+def latency_ms(text: str) -> float | None:
+    """--latency as milliseconds when it is a number (1..1000), else None ("low", "high", or not valid)."""
+    try:
+        ms = float(text)
+    except (TypeError, ValueError):
+        return None
+    return ms if 1.0 <= ms <= 1000.0 else None
 
 
 class SettingsError(ValueError):
@@ -54,13 +68,21 @@ class Settings:
     player: str = "Player"
     music_volume: float = 0.5
     synth_volume: float = 0.6
-    transpose: int = 0
+    transpose: int = 0                   # semitones; applied downstream (pitch map, backing, lane, score), not at load
+    tempo: float = 1.0                   # song speed factor applied when the song loads (1.25: a quarter faster)
+    # songs (game/song.py and its importers)
+    voice: int = 1                       # duet songs (UltraStar P1/P2): the voice to play
+    track: str | None = None             # MIDI songs: the melody track, an index or part of its name (None: auto)
+    songs_dir: str = ""                  # the player's own songs ("": platformdirs user data dir / songs)
     # audio
     sample_rate: int = 48000
     block: int = 256                     # frames per audio callback
     latency: str = "low"                 # PortAudio latency: low | high | milliseconds
     input_device: str | None = None      # index or part of a name; None: the default device
     output_device: str | None = None
+    music_backend: str = "pyaudio"       # pyaudio | simpleaudio (Python < 3.12 only)
+    mic_delay_ms: float | None = None    # output->input round trip; None: the saved calibrate-audio result, else 0
+    audio_delay_file: str = ""           # calibrate-audio results ("": ~/.config/handtone/audio-delay.json)
     # vision
     detector: str = "auto"               # auto | landmarks | classic (auto: landmarks when its models are there)
     landmark_model: str = "lite"         # lite | full: MediaPipe Hands model size for the landmarks detector
@@ -78,6 +100,10 @@ class Settings:
     glide_ms: float = 35.0
     attack_ms: float = 12.0
     release_ms: float = 60.0
+    vibrato_cents: float = 0.0           # vibrato depth (0: none)
+    vibrato_hz: float = 5.5              # vibrato rate
+    snap: str = "off"                    # pitch snapping: off | scale (the song's notes) | chromatic
+    snap_strength: float = 0.5           # 0: no pull, 1: exactly on the note
     # session
     count_in: float = 1.0                # seconds between "all ready" and t0
     ready_timeout: float = 30.0          # a child not ready by then fails the start
@@ -184,9 +210,27 @@ def validate(s: Settings) -> None:
         v = getattr(s, name)
         if not 0.0 <= v <= 1.0:
             raise _bad(name, f"{name.replace('_', '-')} must be between 0 and 1, got {v}")
-    if s.latency != "low":
-        # PyAudio 0.2.14 passes no suggested latency to PortAudio: only the device's low latency is reachable
-        raise _bad("latency", f"latency {s.latency!r} is not available yet: only 'low' (the device's low latency)")
+    if latency_ms(s.latency) is None and s.latency not in LATENCIES:
+        raise _bad("latency", f"latency must be low, high or milliseconds (e.g. 12), got {s.latency!r}")
+    if s.tempo <= 0 or not 0.25 <= s.tempo <= 4.0:
+        raise _bad("tempo", f"tempo must be a factor between 0.25 and 4 (1 plays the song as written), got {s.tempo}")
+    if not -24 <= s.transpose <= 24:
+        raise _bad("transpose", f"transpose must be -24..24 semitones, got {s.transpose}")
+    if s.voice not in (1, 2):
+        raise _bad("voice", f"voice must be 1 or 2 (a duet's P1 or P2), got {s.voice}")
+    if s.snap not in SNAPS:
+        raise _bad("snap", f"snap must be one of {', '.join(SNAPS)}, got {s.snap!r}")
+    if not 0.0 <= s.snap_strength <= 1.0:
+        raise _bad("snap_strength", f"snap-strength must be between 0 and 1, got {s.snap_strength}")
+    if not 0.0 <= s.vibrato_cents <= 100.0:
+        raise _bad("vibrato_cents", f"vibrato must be 0..100 cents, got {s.vibrato_cents}")
+    if not 0.5 <= s.vibrato_hz <= 12.0:
+        raise _bad("vibrato_hz", f"vibrato-hz must be 0.5..12, got {s.vibrato_hz}")
+    if s.music_backend not in MUSIC_BACKENDS:
+        raise _bad("music_backend", f"music-backend must be one of {', '.join(MUSIC_BACKENDS)}, "
+                                    f"got {s.music_backend!r}")
+    if s.mic_delay_ms is not None and not 0.0 <= s.mic_delay_ms <= 1000.0:
+        raise _bad("mic_delay_ms", f"mic-delay must be 0..1000 ms, got {s.mic_delay_ms}")
     if not 32 <= s.block <= 4096:
         raise _bad("block", f"block must be 32..4096 frames, got {s.block}")
     if s.duration is not None and s.duration <= 0:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 SONG_DIR = Path(__file__).resolve().parent.parent / "assets" / "songs"
 DEMO_SONG = "ode_to_joy"
-KINDS = ("normal", "golden", "freestyle")
+KINDS = ("normal", "golden", "freestyle", "rap", "golden_rap")  # UltraStar : * F R G
 NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 _NAME_RE = re.compile(r"^([A-Ga-g])([#b]?)(-?\d)$")
 _TOKEN_RE = re.compile(r"^([*~]?)([A-Ga-g][#b]?-?\d|r)(?:/(\d+(?:\.\d+)?))?$")
@@ -43,6 +43,8 @@ class Song:
     bpm: float
     notes: tuple[Note, ...]
     path: str = ""
+    audio: str = ""                              # the song's own backing audio file (absolute path), "" for none
+    accompaniment: tuple[Note, ...] = ()         # other parts (a MIDI's other tracks) for the rendered backing
 
     @property
     def duration(self) -> float:
@@ -70,6 +72,12 @@ class Song:
 
     def next_note(self, t: float) -> Note | None:
         return next((n for n in self.notes if n.start >= t), None)
+
+
+def load_for(settings) -> Song:
+    """The session's song: settings.song loaded with the session's choices (voice, track) and tempo applied.
+    Transpose is not applied here: the pitch map, backing, lane and score add settings.transpose."""
+    return load(settings.song)
 
 
 def midi_from_name(name: str) -> int:

@@ -25,7 +25,11 @@ def test_settings_are_frozen():
 @pytest.mark.parametrize("cli,message", [
     ({"difficulty": "insane"}, "difficulty must be one of"),
     ({"music_volume": 2}, "music-volume must be between 0 and 1"),
-    ({"latency": "high"}, "latency 'high' is not available yet"),
+    ({"latency": "fast"}, "latency must be low, high or milliseconds"),
+    ({"latency": "0"}, "latency must be low, high or milliseconds"),
+    ({"tempo": "0"}, "tempo must be a factor between 0.25 and 4"),
+    ({"snap": "major"}, "snap must be one of off, scale, chromatic"),
+    ({"music_backend": "sdl"}, "music-backend must be one of pyaudio, simpleaudio"),
     ({"block": "many"}, "--block: 'many' is not a whole number"),
     ({"count_in": -1}, "count-in must be 0..30 seconds"),
     ({"detector": "magic"}, "detector 'magic' does not exist: use one of auto, landmarks, classic"),
