@@ -109,21 +109,17 @@ def list_devices() -> list[dict]:
 
 
 def latency_for(settings, device_info: dict, kind: str) -> float:
-    """Suggested latency in seconds from settings.latency: "low" | "high" | milliseconds."""
-    Kind = "Input" if kind == "input" else "Output"
-    if settings.latency == "low":
-        return float(device_info[f"defaultLow{Kind}Latency"])
-    if settings.latency == "high":
-        return float(device_info[f"defaultHigh{Kind}Latency"])
-    return float(settings.latency) / 1000.0
+    """Suggested latency in seconds from settings.latency: "low" | "high" | milliseconds (audio/latency.py)."""
+    from audio.latency import requested_latency
+    return requested_latency(settings, device_info, kind)
 
 
 def open_stream(pa, settings, kind: str, callback, fmt=None, channels: int = 1):
-    """Open (not start) a callback stream on the chosen device.
+    """Open (not start) a callback stream on the chosen device, asking for settings.latency.
 
-    Returns (stream, device_info) or (None, reason) when there is no device or it cannot be opened.
-    PyAudio 0.2.14 always asks PortAudio for the device's *low* latency (its open() takes no suggested latency),
-    so ``latency_for`` is what we asked for and ``stream.get_output_latency()`` is what we got: stats keep both.
+    Returns (stream, device_info) or (None, reason) when there is no device or it cannot be opened. device_info gets
+    "requested_latency" (seconds asked for), "latency_applied" (False: this PyAudio's PortAudio could not be asked,
+    the device's low latency was used) and "latency_note" (why not). ``stream.get_output_latency()`` is what we got.
     """
     spec = settings.input_device if kind == "input" else settings.output_device
     index = choose_device(pa, spec, kind)
@@ -137,7 +133,10 @@ def open_stream(pa, settings, kind: str, callback, fmt=None, channels: int = 1):
                            f"{', '.join(found) or 'none found'}")
     if index is None:
         return None, f"no {kind} device"
-    info = pa.get_device_info_by_index(index)
+    info = dict(pa.get_device_info_by_index(index))
+    from audio.latency import control
+    latency = control()
+    want = latency_for(settings, info, kind)
     kwargs = dict(format=fmt if fmt is not None else pyaudio.paFloat32, channels=channels,
                   rate=int(settings.sample_rate), frames_per_buffer=int(settings.block),
                   stream_callback=callback, start=False)
@@ -146,10 +145,11 @@ def open_stream(pa, settings, kind: str, callback, fmt=None, channels: int = 1):
     else:
         kwargs.update(output=True, output_device_index=index)
     try:
-        with quiet_stderr():
+        with quiet_stderr(), latency.suggesting(index, info, kind, want) as applied:
             stream = pa.open(**kwargs)
     except (IOError, OSError, ValueError) as e:
         return None, f"{kind} device {info['name']!r} cannot be opened ({e})"
+    info.update(requested_latency=want, latency_applied=applied, latency_note=None if applied else latency.reason)
     return stream, info
 
 

@@ -12,6 +12,7 @@ against the wall clock (a deficit growing by more than a block: flags alone miss
 from __future__ import annotations
 
 import math
+import sys
 import threading
 import time
 
@@ -23,6 +24,9 @@ DRAIN_S = 0.05
 RING_S = 8.0
 DRIFT_ALLOWANCE = 0.0005  # clock-rate mismatch tolerated by the wall-clock check (500 ppm)
 MAX_GAP_S = 60.0          # silence filled into a WAV for one gap at most (a longer one is a broken clock)
+# Python hands the GIL to a waiting thread only after the holder has run this long (5 ms by default): longer than a
+# 128-frame stream's whole buffer. With 0.5 ms the callback waits at most that for the drain thread.
+GIL_SWITCH_S = 0.0005
 
 
 class OutputRunner:
@@ -64,6 +68,8 @@ class OutputRunner:
         self.gaps_s = 0.0           # silence filled in for stalls
         self.underflows_flag = 0
         self.underflows_clock = 0
+        self.realtime = None        # {"realtime": bool, "reason": str | None} once the stream is opened
+        self.late_max = 0.0         # the latest call behind the on-time pace (frames), for the stats
         self.overruns = 0
         self._ref = None
         self._ref_t = None
@@ -78,16 +84,31 @@ class OutputRunner:
         """Open and start the speaker stream, and wait until its callbacks flow; else fall back to the clock."""
         from audio import devices
         import pyaudio
+        sys.setswitchinterval(GIL_SWITCH_S)
         self._underflow_bit = pyaudio.paOutputUnderflow
         self._continue = pyaudio.paContinue
-        self.pa, stream, info = devices.open_callback_stream(self.ctx.settings, "output", self._callback)
+        from audio.realtime import inherited_by_new_threads
+        with inherited_by_new_threads() as rt:   # PortAudio's threads, made inside, get real-time scheduling
+            self.pa, stream, info = devices.open_callback_stream(self.ctx.settings, "output", self._callback)
+            started = None
+            if stream is not None:
+                try:
+                    stream.start_stream()
+                except (IOError, OSError) as e:
+                    started = e
+        self.realtime = rt
         if stream is None:
             self.reason = info
             return self._use_clock()
         self.stream, self.device = stream, info["name"]
-        self.requested_latency = devices.latency_for(self.ctx.settings, info, "output")
+        self.requested_latency = info["requested_latency"]
+        self.latency_applied = info["latency_applied"]
+        if not info["latency_applied"] and self.ctx.settings.latency != "low" and self.notice_text:
+            self.ctx.notice(f"--latency {self.ctx.settings.latency} cannot be set here ({info['latency_note']}): "
+                            "playing at the device's low latency")
         try:
-            self.stream.start_stream()
+            if started is not None:
+                raise started
             deadline = time.monotonic() + 4.0  # PortAudio primes a few buffers, then ALSA/pulse may pause ~1 s
             first = None
             while time.monotonic() < deadline:
@@ -236,7 +257,10 @@ class OutputRunner:
             self.wav_frames += (len(t_dac) - start) * self.block
 
     def _check_clock(self, meta, first_block: int) -> None:
-        """Frames delivered vs the wall clock, at each call: a deficit growing by more than a block is a stall."""
+        """Frames delivered vs the wall clock, at each call: a call later than the on-time pace by more than the
+        stream's buffer (its output latency; a block in clock mode) means the speaker ran dry. Callbacks come in
+        bursts when the device's period is longer than a block, so a block of lateness alone is not a stall."""
+        slack = max(float(self.block), self.latency * self.rate if self.mode == "device" else 0.0)
         for k in range(len(meta)):
             t_call = float(meta[k, 0])
             n = first_block + k
@@ -247,7 +271,10 @@ class OutputRunner:
             allowance = DRIFT_ALLOWANCE * self.rate * (t_call - self._ref_t)
             self._ref_t = t_call
             self._ref = min(self._ref + allowance, deficit)
-            if deficit - self._ref > self.block:
+            late = deficit - self._ref
+            if late > self.late_max:
+                self.late_max = late
+            if late > slack:
                 self.underflows_clock += 1
                 self._ref = deficit
 
@@ -256,9 +283,14 @@ class OutputRunner:
                 "output_latency_ms": round(1000 * self.latency, 2) if self.mode == "device" else None,
                 "requested_latency_ms": round(1000 * getattr(self, "requested_latency", math.nan), 2)
                 if self.mode == "device" else None,
+                "latency_setting": self.ctx.settings.latency,
+                "latency_applied": getattr(self, "latency_applied", None) if self.mode == "device" else None,
+                "realtime": self.realtime["realtime"] if self.realtime else None,
+                "realtime_note": self.realtime["reason"] if self.realtime else None,
                 "blocks": self.written, "block": self.block, "underflows_flag": self.underflows_flag,
                 "underflows_clock": self.underflows_clock,
                 "underflows": max(self.underflows_flag, self.underflows_clock), "ring_overruns": self.overruns,
+                "late_ms_max": round(1000 * self.late_max / self.rate, 2),
                 "wav_t_start": self.wav_t_start, "wav_gaps_s": round(self.gaps_s, 3), "sample_rate": self.rate}
 
 

@@ -15,6 +15,7 @@ Files: recording.wav (mono int16), levels.csv (t, rms_dbfs per ~50 ms), stats-re
 from __future__ import annotations
 
 import math
+import sys
 import threading
 import time
 
@@ -81,7 +82,9 @@ class Recorder:
     def open(self) -> bool:
         """Open and start the input; True once data flows (then ready), False: no usable microphone."""
         from audio import devices
+        from audio.output import GIL_SWITCH_S
         import pyaudio
+        sys.setswitchinterval(GIL_SWITCH_S)   # the callback gets the GIL back from the writer within 0.5 ms
         self._overflow_bit = pyaudio.paInputOverflow
         self._continue = pyaudio.paContinue
         self.pa, stream, info = devices.open_callback_stream(self.ctx.settings, "input", self._callback,

@@ -73,6 +73,8 @@ def _session_options(p: argparse.ArgumentParser, demo: bool) -> None:
     p.add_argument("--pitch-hand", choices=list(settings_mod.HANDS),
                    help="the hand that sets the pitch; the other hand, raised or lowered, sets the volume "
                         "(default: right)")
+    p.add_argument("--loop-video", action="store_const", const=True,
+                   help="a video file as --camera (or the demo clip) starts again when it ends")
     p.add_argument("--record-video", action="store_const", const=True,
                    help="also write the annotated session as session.mp4 in the session folder")
 
@@ -109,9 +111,19 @@ def parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="measure speed and print the figures",
                            description="Benchmarks that print figures. vision: each detector's frames per second "
                            "at 640x480 on one core (classic; landmarks lite and full, tracking and with the palm "
-                           "detector on every frame).")
-    bench.add_argument("what", choices=["vision"], help="what to measure")
-    bench.add_argument("--frames", type=int, default=400, help="frames per detector (default 400)")
+                           "detector on every frame). audio: a headless demo session (the demo clip looping, the "
+                           "detector at full frame rate) and its motion-to-sound latency p50/p95/p99, underflows "
+                           "(by flag and by wall clock) and CPU.")
+    bench.add_argument("what", choices=["vision", "audio"], help="what to measure")
+    bench.add_argument("--frames", type=int, default=400, help="vision: frames per detector (default 400)")
+    bench.add_argument("--seconds", type=float, default=60.0, help="audio: session length (default 60; 600 for "
+                       "the 10-minute underflow check)")
+    bench.add_argument("--block", type=int, metavar="FRAMES", help="audio: frames per callback (default: as play)")
+    bench.add_argument("--latency", metavar="low|high|MS", help="audio: output latency (default: as play, low)")
+    bench.add_argument("--detector", choices=list(settings_mod.DETECTORS), help="audio: the session's detector")
+    bench.add_argument("--null-sink", action="store_true",
+                       help="audio: play into a private PulseAudio null sink (Linux; needs pulseaudio)")
+    bench.add_argument("--keep", metavar="DIR", help="audio: keep the session folder in DIR")
     bench.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
     # -- calibrate (vision/calibrate.py) --
     cal = sub.add_parser("calibrate", help="learn your skin colour and hand sizes for the classic detector",
@@ -139,6 +151,15 @@ def run_calibrate(args) -> int:
 def run_bench(args) -> int:
     import json
 
+    if args.what == "audio":
+        from audio.bench import bench_audio, format_row
+        from audio.nullsink import NullSinkError
+        try:
+            row = bench_audio(args.seconds, args.block, args.latency, args.null_sink, args.detector, keep=args.keep)
+        except (settings_mod.SettingsError, song_mod.SongError, NullSinkError, RuntimeError) as e:
+            return fail(f"bench audio: {e}")
+        print(json.dumps(row, indent=1) if args.json else format_row(row))
+        return 0
     from vision.bench import bench_vision, format_rows
     rows = bench_vision(frames=max(20, args.frames))
     print(json.dumps(rows, indent=1) if args.json else format_rows(rows))

@@ -90,6 +90,7 @@ class Settings:
     models_dir: str = ""                 # where the landmark models are cached ("": ~/.cache/handtone/models)
     calibration_dir: str = ""            # saved per-player calibrations ("": ~/.config/handtone/calibration)
     record_video: bool = False           # write the annotated session as session.mp4
+    loop_video: bool = False             # a video file (or the demo clip) starts again when it ends
     width: int = 640
     height: int = 480
     fps: float = 30.0

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from audio.nullsink import NullSinkError, NullSinkServer
+
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
@@ -45,54 +47,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class PulseServer:
-    """A private PulseAudio daemon with one null sink as default sink and its monitor as default source."""
-    SINK = "handtone_null"
-
-    def __init__(self):
-        self.runtime = Path(tempfile.mkdtemp(prefix="handtone-pulse-"))
-        os.chmod(self.runtime, 0o700)
-        self.socket = self.runtime / "native"
-        self.env = {"PULSE_SERVER": f"unix:{self.socket}", "PULSE_RUNTIME_PATH": str(self.runtime),
-                    "XDG_RUNTIME_DIR": str(self.runtime)}
-        self.proc = None
+class PulseServer(NullSinkServer):
+    """A private PulseAudio daemon with one null sink as default sink and its monitor as default source
+    (audio/nullsink.py, also used by `bench audio --null-sink`); a start that fails is a missing stand-in."""
 
     def start(self) -> "PulseServer":
-        exe = require_tool("pulseaudio")
-        require_tool("pactl")
-        env = os.environ | self.env
-        self.proc = subprocess.Popen(
-            [exe, "--daemonize=no", "--exit-idle-time=-1", "--disallow-exit", "-n", "--use-pid-file=no",
-             "--system=false", "--log-target=stderr", "--log-level=error",
-             f"--load=module-native-protocol-unix socket={self.socket} auth-anonymous=1",
-             f"--load=module-null-sink sink_name={self.SINK} rate=48000",
-             f"--load=module-always-sink"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode(errors="replace")[-500:]
-                missing(f"pulseaudio exited: {err}")
-            if self.socket.exists() and self.pactl("info").returncode == 0:
-                break
-            time.sleep(0.1)
-        else:
-            missing("pulseaudio did not start in 10 s")
-        self.pactl("set-default-sink", self.SINK)
-        self.pactl("set-default-source", f"{self.SINK}.monitor")
-        return self
-
-    def pactl(self, *args) -> subprocess.CompletedProcess:
-        return subprocess.run(["pactl", *args], env=os.environ | self.env, capture_output=True, text=True)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        shutil.rmtree(self.runtime, ignore_errors=True)
+        try:
+            return super().start()
+        except NullSinkError as e:
+            missing(str(e))
 
 
 class XvfbDisplay:

@@ -131,10 +131,21 @@ class FileSource(FrameSource):
                                f"try another file, --camera demo, a camera index, or a stream URL")
         self.fps = _fps(self.cap, settings.fps)
         self.frames = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        self.loop = bool(settings.loop_video)
+        self.loops = 0               # times the file started again (--loop-video)
+
+    def _rewind(self) -> bool:
+        """Back to the first frame for --loop-video; False when not looping or the file cannot seek."""
+        if not self.loop or not self.cap.set(cv2.CAP_PROP_POS_FRAMES, 0):
+            return False
+        self.loops += 1
+        return True
 
     def read(self):
         t = time.monotonic()
         ok, frame = self.cap.read()
+        if not ok and self._rewind():
+            ok, frame = self.cap.read()
         if not ok:
             return False, None, t
         return True, self.fit(frame), t
@@ -142,7 +153,7 @@ class FileSource(FrameSource):
     def skip(self, n: int) -> int:
         done = 0
         for _ in range(n):
-            if not self.cap.grab():
+            if not self.cap.grab() and not (self._rewind() and self.cap.grab()):
                 break
             done += 1
         return done

@@ -62,3 +62,47 @@ def test_latency_for():
     assert latency_for(Settings(latency="low"), info, "output") == 0.01
     assert latency_for(Settings(latency="high"), info, "input") == 0.05
     assert latency_for(Settings(latency="25"), info, "output") == 0.025
+    # low: the device's low latency, or two blocks when that is shorter
+    assert abs(latency_for(Settings(latency="low", block=128), info, "output") - 2 * 128 / 48000) < 1e-12
+    assert latency_for(Settings(latency="low", block=512), info, "output") == 0.01
+
+
+LATENCY_PROBE = r"""
+import sys, json
+sys.path.insert(0, sys.argv[1])
+from audio import devices
+from game.settings import Settings
+pa = devices.open_pyaudio()
+out = {}
+for latency in ("low", "high", "30", "3"):
+    s = Settings(latency=latency, block=128)
+    stream, info = devices.open_stream(pa, s, "output", lambda *a: (None, 0))
+    out[latency] = {"got": stream.get_output_latency(), "asked": info["requested_latency"],
+                    "applied": info["latency_applied"], "note": info["latency_note"],
+                    "device_low": info["defaultLowOutputLatency"], "device_high": info["defaultHighOutputLatency"]}
+    stream.close()
+    s2, info2 = devices.open_stream(pa, Settings(), "output", lambda *a: (None, 0))
+    out[latency]["after"] = info2["defaultLowOutputLatency"]   # the device's own figure was put back
+    s2.close()
+pa.terminate()
+print(json.dumps(out))
+"""
+
+
+def test_latency_setting_reaches_portaudio(pulse):
+    """--latency low|high|MS changes the latency PortAudio actually gives the stream (PyAudio alone cannot)."""
+    import json
+    proc = subprocess.run([sys.executable, "-c", LATENCY_PROBE, str(ROOT)], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    block_s = 128 / 48000
+    for latency, row in out.items():
+        assert row["applied"], row
+        assert row["after"] == row["device_low"], row
+        # PortAudio rounds the buffer to whole periods: what we get is what we asked for, give or take 2 blocks
+        assert abs(row["got"] - row["asked"]) <= 2 * block_s + 1e-6, (latency, row)
+    assert abs(out["low"]["asked"] - 2 * block_s) < 1e-9 and out["low"]["got"] < out["low"]["device_low"]
+    assert out["high"]["asked"] == out["high"]["device_high"]
+    assert out["30"]["asked"] == 0.03 and out["3"]["asked"] == 0.003
+    assert out["high"]["got"] > 3 * out["low"]["got"]

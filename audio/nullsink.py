@@ -1,0 +1,80 @@
+"""A private PulseAudio server whose only sink is a null sink: a speaker and a microphone on a machine without sound.
+
+Why in the app and not only in the tests: `python main.py bench audio --null-sink` measures the audio path the same
+way on any Linux machine (no sound card, or one whose own server would add its own latency), and the tests use the
+same server. PortAudio reaches it through ALSA's pulse plugin (the PULSE_SERVER environment variable), the null sink
+is the default output and its monitor the default input, so what the game plays is what the recorder hears.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+
+class NullSinkError(RuntimeError):
+    """The server cannot start; the message says what to install or what went wrong."""
+
+
+class NullSinkServer:
+    SINK = "handtone_null"
+
+    def __init__(self, rate: int = 48000):
+        self.rate = int(rate)
+        self.runtime = Path(tempfile.mkdtemp(prefix="handtone-pulse-"))
+        os.chmod(self.runtime, 0o700)
+        self.socket = self.runtime / "native"
+        self.env = {"PULSE_SERVER": f"unix:{self.socket}", "PULSE_RUNTIME_PATH": str(self.runtime),
+                    "XDG_RUNTIME_DIR": str(self.runtime)}
+        self.proc = None
+
+    def start(self, timeout: float = 10.0) -> "NullSinkServer":
+        exe, pactl = shutil.which("pulseaudio"), shutil.which("pactl")
+        if not exe or not pactl:
+            self.stop()
+            raise NullSinkError("pulseaudio and pactl are not installed (run make setup, or apt-get install "
+                                "pulseaudio pulseaudio-utils libasound2-plugins)")
+        self.proc = subprocess.Popen(
+            [exe, "--daemonize=no", "--exit-idle-time=-1", "--disallow-exit", "-n", "--use-pid-file=no",
+             "--system=false", "--log-target=stderr", "--log-level=error",
+             f"--load=module-native-protocol-unix socket={self.socket} auth-anonymous=1",
+             f"--load=module-null-sink sink_name={self.SINK} rate={self.rate}",
+             "--load=module-always-sink"],
+            env=os.environ | self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                err = self.proc.stderr.read().decode(errors="replace")[-500:]
+                self.stop()
+                raise NullSinkError(f"pulseaudio exited: {err.strip()}")
+            if self.socket.exists() and self.pactl("info").returncode == 0:
+                break
+            time.sleep(0.1)
+        else:
+            self.stop()
+            raise NullSinkError(f"pulseaudio did not start in {timeout:g} s")
+        self.pactl("set-default-sink", self.SINK)
+        self.pactl("set-default-source", f"{self.SINK}.monitor")
+        return self
+
+    def pactl(self, *args) -> subprocess.CompletedProcess:
+        return subprocess.run(["pactl", *args], env=os.environ | self.env, capture_output=True, text=True)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        shutil.rmtree(self.runtime, ignore_errors=True)
+
+    def __enter__(self) -> "NullSinkServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
