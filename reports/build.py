@@ -130,12 +130,16 @@ def build_reports(session_dir: Path, settings, song) -> ReportSummary:
 
 
 def _song_from(session: dict, data: SessionData):
-    from game.song import SongError, load
+    """The notes the session was played to: its song file with the session's own voice, track and tempo."""
+    from game.song import SongError, load, with_tempo
     for ref in (session.get("song_path"), session.get("song")):
         if ref:
             try:
-                return load(str(ref))
-            except (SongError, OSError) as e:
+                track = session.get("track")
+                song = load(str(ref), voice=int(session.get("voice") or 1),
+                            track=None if track is None else str(track))
+                return with_tempo(song, float(session.get("tempo") or 1.0))
+            except (SongError, OSError, ValueError, TypeError) as e:
                 data.warn(f"song {ref!r} could not be loaded: {e}")
     data.warn("no song to score against: score.json not written")
     return None
