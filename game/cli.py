@@ -136,6 +136,24 @@ def parser() -> argparse.ArgumentParser:
     cal.add_argument("--player", help="whose calibration this is (default: Player)")
     cal.add_argument("--no-window", dest="window", action="store_const", const=False,
                      help="no window: prompts on the terminal, fixed timing")
+    # -- songs (game/songlist.py) --
+    songs = sub.add_parser("songs", help="list the songs you can play, or show one's notes",
+                           description="List the bundled songs and those in your song folder (--songs-dir, "
+                           "HANDTONE_SONGS_DIR, default ~/.local/share/handtone/songs): name (for --song), title, "
+                           "artist, notes, range, length, format. `songs show` prints a song's notes as CSV.")
+    songs.add_argument("--songs-dir", metavar="DIR", default=argparse.SUPPRESS, help="your song folder")
+    songs_sub = songs.add_subparsers(dest="songs_command", metavar="show")
+    show = songs_sub.add_parser("show", help="print a song's notes as CSV: start_s,duration_s,midi,kind,line,lyric",
+                                description="Print the notes a session would play, as CSV (start_s, duration_s, "
+                                "midi, kind, line, lyric), with the same --tempo, --voice, --track and --transpose "
+                                "(and HANDTONE_* settings) as play: the transpose is added to midi, times are "
+                                "seconds from the song's start at the chosen tempo.")
+    show.add_argument("song", metavar="PATH|NAME", help="a song file, a bundled song or one in your song folder")
+    show.add_argument("--songs-dir", metavar="DIR", default=argparse.SUPPRESS, help="your song folder")
+    show.add_argument("--tempo", type=float, metavar="FACTOR", help="speed factor (default 1)")
+    show.add_argument("--voice", type=int, choices=[1, 2], help="duet songs: voice 1 or 2 (default 1)")
+    show.add_argument("--track", metavar="INDEX|NAME", help="MIDI songs: the melody track")
+    show.add_argument("--transpose", type=int, metavar="SEMITONES", help="added to midi (default 0)")
     return top
 
 
@@ -217,6 +235,9 @@ def main(argv=None) -> int:
         return run_bench(args)
     if args.command == "calibrate":
         return run_calibrate(args)
+    if args.command == "songs":
+        from game.songlist import run_command as run_songs
+        return run_songs(args)
     try:
         settings = _settings_from(args, demo=args.command == "demo")
         song = song_mod.load_for(settings)
