@@ -114,7 +114,7 @@ def latency_for(settings, device_info: dict, kind: str) -> float:
     return requested_latency(settings, device_info, kind)
 
 
-def open_stream(pa, settings, kind: str, callback, fmt=None, channels: int = 1):
+def open_stream(pa, settings, kind: str, callback, fmt=None, channels: int = 1, block: int | None = None):
     """Open (not start) a callback stream on the chosen device, asking for settings.latency.
 
     Returns (stream, device_info) or (None, reason) when there is no device or it cannot be opened. device_info gets
@@ -138,7 +138,7 @@ def open_stream(pa, settings, kind: str, callback, fmt=None, channels: int = 1):
     latency = control()
     want = latency_for(settings, info, kind)
     kwargs = dict(format=fmt if fmt is not None else pyaudio.paFloat32, channels=channels,
-                  rate=int(settings.sample_rate), frames_per_buffer=int(settings.block),
+                  rate=int(settings.sample_rate), frames_per_buffer=int(block or settings.block),
                   stream_callback=callback, start=False)
     if kind == "input":
         kwargs.update(input=True, input_device_index=index)
@@ -161,14 +161,14 @@ def stream_offset(stream) -> float:
     return (a + b) / 2.0 - st
 
 
-def open_callback_stream(settings, kind: str, callback, fmt=None):
+def open_callback_stream(settings, kind: str, callback, fmt=None, block: int | None = None):
     """PortAudio and an opened (not started) stream on the chosen device: (pa, stream, info), or
     (pa or None, None, reason) when there is no usable device (terminate a returned pa with close_stream)."""
     try:
         pa = open_pyaudio()
     except (IOError, OSError) as e:
         return None, None, f"PortAudio cannot start ({e})"
-    stream, info = open_stream(pa, settings, kind, callback, fmt=fmt)
+    stream, info = open_stream(pa, settings, kind, callback, fmt=fmt, block=block)
     return (pa, stream, info) if stream is not None else (pa, None, info)
 
 

@@ -40,6 +40,8 @@ class NullSinkServer:
         self.proc = subprocess.Popen(
             [exe, "--daemonize=no", "--exit-idle-time=-1", "--disallow-exit", "-n", "--use-pid-file=no",
              "--system=false", "--log-target=stderr", "--log-level=error",
+             # as a desktop's sound server runs (rtkit); ignored where the system does not allow it
+             "--realtime=yes", "--high-priority=yes",
              f"--load=module-native-protocol-unix socket={self.socket} auth-anonymous=1",
              f"--load=module-null-sink sink_name={self.SINK} rate={self.rate}",
              "--load=module-always-sink"],

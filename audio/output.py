@@ -27,6 +27,16 @@ MAX_GAP_S = 60.0          # silence filled into a WAV for one gap at most (a lon
 # Python hands the GIL to a waiting thread only after the holder has run this long (5 ms by default): longer than a
 # 128-frame stream's whole buffer. With 0.5 ms the callback waits at most that for the drain thread.
 GIL_SWITCH_S = 0.0005
+VANISH_S = 1.0            # no callback for this long mid-session: the device went away
+
+
+def _close_quietly(stream) -> None:
+    """Close a stream whose device is gone (PortAudio may fail or take a while: this runs on its own thread)."""
+    from audio.devices import close_stream
+    try:
+        close_stream(stream)
+    except Exception:  # noqa: BLE001 - the device is gone; nothing left to save from it
+        pass
 
 
 class OutputRunner:
@@ -69,6 +79,9 @@ class OutputRunner:
         self.underflows_flag = 0
         self.underflows_clock = 0
         self.realtime = None        # {"realtime": bool, "reason": str | None} once the stream is opened
+        self.last_call = 0.0        # monotonic time of the latest callback (the lost-device watchdog)
+        self.lost = None            # {"device", "at_s"} when the speaker went away mid-session
+        self._closer = None
         self.late_max = 0.0         # the latest call behind the on-time pace (frames), for the stats
         self.overruns = 0
         self._ref = None
@@ -141,8 +154,9 @@ class OutputRunner:
     # ---- real time ----------------------------------------------------------------------------------------
     def _callback(self, in_data, frame_count, time_info, status):
         self.calls += 1
+        self.last_call = time.monotonic()
         t0 = self.t0
-        if t0 is None:
+        if t0 is None or self.lost is not None:   # (a lost stream that wakes up again: the clock plays now)
             return self._silence, self._continue
         dac = time_info["output_buffer_dac_time"]
         if dac > 0.0:
@@ -195,6 +209,8 @@ class OutputRunner:
     def finish(self) -> None:
         """Stop producing, drain everything, close the files."""
         self._close_stream()
+        if self._closer is not None:
+            self._closer.join(1.0)
         if self._clock_thread is not None:
             self._clock_thread.join(2.0)
         if self._drain_thread is not None:
@@ -205,13 +221,33 @@ class OutputRunner:
         finally:
             if self.wav is not None:
                 self.wav.close()
-            if self.pa is not None:
+            if self.pa is not None and (self._closer is None or not self._closer.is_alive()):
                 from audio.devices import close_stream
-                close_stream(None, self.pa)
+                close_stream(None, self.pa)   # (a lost stream still closing: leave PortAudio to the process exit)
                 self.pa = None
 
     def _drain_loop(self) -> None:
-        self.ctx.drain_until_stopped(self.drain, DRAIN_S)
+        self.ctx.drain_until_stopped(self._drain_and_watch, DRAIN_S)
+
+    def _drain_and_watch(self) -> None:
+        self.drain()
+        if self.mode == "device" and self.calls and time.monotonic() - self.last_call > VANISH_S:
+            self._device_lost()
+
+    def _device_lost(self) -> None:
+        """The speaker stopped asking for sound (unplugged, its server stream killed): close it without waiting on
+        it, and go on on the clock from now, as a session without a speaker does, so the files stay whole."""
+        t_lost = self.last_call - self.t0 + self.latency
+        self.lost = {"device": self.device, "at_s": round(t_lost, 3)}
+        stream, self.stream = self.stream, None
+        self._closer = threading.Thread(target=_close_quietly, args=(stream,), name="close-lost", daemon=True)
+        self._closer.start()
+        self.mode = "clock"
+        what = {"synth": "the hand's tone", "music": "the backing"}.get(self.ctx.name, self.ctx.name)
+        self.ctx.notice(f"speaker {self.device!r} went away at {t_lost:.1f} s: {what} goes on without sound "
+                        "(its part of performance.wav is still made)")
+        self._clock_thread = threading.Thread(target=self._clock_loop, name="clock", daemon=True)
+        self._clock_thread.start()
 
     def drain(self) -> None:
         written = self.written
@@ -290,13 +326,15 @@ class OutputRunner:
                 "blocks": self.written, "block": self.block, "underflows_flag": self.underflows_flag,
                 "underflows_clock": self.underflows_clock,
                 "underflows": max(self.underflows_flag, self.underflows_clock), "ring_overruns": self.overruns,
-                "late_ms_max": round(1000 * self.late_max / self.rate, 2),
+                "late_ms_max": round(1000 * self.late_max / self.rate, 2), "device_lost": self.lost,
                 "wav_t_start": self.wav_t_start, "wav_gaps_s": round(self.gaps_s, 3), "sample_rate": self.rate}
 
 
 def play_until_stopped(ctx, runner: OutputRunner, log, extra_stats) -> None:
     """An output child's life: open the speaker, say ready, play from t0 until the stop, then always close the
     files and write the stats (``runner.stats() | extra_stats()``), whatever ended it."""
+    from game.quiet import CStderrLog
+    c_stderr = CStderrLog(ctx.session_dir / f"stderr-{ctx.name}.log")
     try:
         runner.open()
         ctx.ready()
@@ -310,3 +348,4 @@ def play_until_stopped(ctx, runner: OutputRunner, log, extra_stats) -> None:
         finally:
             log.csv.close()
             ctx.write_stats(runner.stats() | extra_stats() | {"write_error": ctx.drain_error})
+            c_stderr.close()

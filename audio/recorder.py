@@ -29,6 +29,14 @@ FIRST_DATA_S = 6.0
 RING_S = 30.0
 DRAIN_S = 0.05
 LEVEL_S = 0.05
+VANISH_S = 1.0               # no input callback for this long mid-session: the microphone went away
+INPUT_BLOCK = 1024           # frames per input callback at least (21 ms at 48 kHz)
+
+
+def input_block(settings) -> int:
+    """Frames per input callback: the recording has no latency to keep small, so bigger blocks than the synth's
+    (at 128 frames the callbacks alone cost a tenth of a core the synth and the detector need)."""
+    return max(int(settings.block), INPUT_BLOCK)
 
 
 class Recorder:
@@ -36,7 +44,7 @@ class Recorder:
         self.ctx = ctx
         s = ctx.settings
         self.rate = int(s.sample_rate)
-        self.block = int(s.block)
+        self.block = input_block(s)
         self.cap = int(RING_S * self.rate)
         self.ring = np.zeros(self.cap, np.int16)
         self.written = 0             # samples received (callback only)
@@ -44,6 +52,9 @@ class Recorder:
         self.overflows = 0           # PortAudio input-overflow flags
         self.lost = 0                # samples lost because the writer fell a whole ring behind
         self.first_adc = None        # monotonic time of the first sample
+        self.last_call = 0.0         # monotonic time of the latest callback (the lost-device watchdog)
+        self.lost = None             # {"device", "at_s"} when the microphone went away mid-session
+        self._closer = None
         self.stream = self.pa = None
         self.device = None
         self.wav: WavWriter | None = None
@@ -59,6 +70,9 @@ class Recorder:
 
     # ---- real time ----------------------------------------------------------------------------------------
     def _callback(self, in_data, frame_count, time_info, status):
+        self.last_call = time.monotonic()
+        if self.lost is not None:
+            return None, self._continue
         if status & self._overflow_bit:
             self.overflows += 1
         if self.written < self._estimate_until:
@@ -88,7 +102,7 @@ class Recorder:
         self._overflow_bit = pyaudio.paInputOverflow
         self._continue = pyaudio.paContinue
         self.pa, stream, info = devices.open_callback_stream(self.ctx.settings, "input", self._callback,
-                                                             fmt=pyaudio.paInt16)
+                                                             fmt=pyaudio.paInt16, block=input_block(self.ctx.settings))
         if stream is None:
             self.reason = info
             return False
@@ -147,23 +161,44 @@ class Recorder:
     def writer_loop(self) -> None:
         self.ctx.drain_until_stopped(self.drain, DRAIN_S)
 
+    def gone(self) -> bool:
+        """True once the microphone stopped delivering for VANISH_S (unplugged, its server stream killed); the
+        stream is then closed on a thread of its own (PortAudio may take a while with a device that is gone)."""
+        if self.lost is None and self.stream is not None and self.written and \
+                time.monotonic() - self.last_call > VANISH_S:
+            t0 = self.ctx.t0
+            self.lost = {"device": self.device,
+                         "at_s": None if t0 is None else round(self.first_adc + self.written / self.rate - t0, 3)}
+            from audio.output import _close_quietly
+            stream, self.stream = self.stream, None
+            self._closer = threading.Thread(target=_close_quietly, args=(stream,), name="close-lost", daemon=True)
+            self._closer.start()
+        return self.lost is not None
+
     def close(self) -> None:
         from audio.devices import close_stream
+        if self._closer is not None:
+            self._closer.join(1.0)
+            if self._closer.is_alive():   # a lost device still closing: leave PortAudio to the process exit
+                self.pa = None
         close_stream(self.stream, self.pa)
         self.stream = self.pa = None
 
     def stats(self) -> dict:
         t0 = self.ctx.t0
         first = None if (t0 is None or self.first_adc is None) else round(self.first_adc - t0, 6)
-        return {"device": self.device, "recording": self.wav is not None, "t_first_sample": first,
+        return {"device": self.device, "device_lost": self.lost, "recording": self.wav is not None,
+                "t_first_sample": first,
                 "seconds": round(self.read / self.rate, 3), "sample_rate": self.rate,
                 "overflows": self.overflows, "lost_samples": self.lost}
 
 
 def run(ctx) -> None:
     from game.sessionlog import CsvLog
+    from game.quiet import CStderrLog
     rec = Recorder(ctx)
     ok = False
+    c_stderr = CStderrLog(ctx.session_dir / f"stderr-{ctx.name}.log")
     try:
         ok = rec.open()
         if not ok:
@@ -183,7 +218,13 @@ def run(ctx) -> None:
         if t0 is not None and ok:
             rec.levels = CsvLog(ctx.session_dir / "levels.csv", LEVEL_COLUMNS)
             ctx.write_stats(rec.stats() | {"status": "recording"})
-        ctx.stopped.wait()
+        while not ctx.stopped.wait(0.1):
+            if ok and rec.gone():
+                at = rec.lost["at_s"]
+                ctx.leave(f"microphone {rec.device!r} went away{'' if at is None else f' at {at:.1f} s'}: "
+                          "recording.wav stops there; the session goes on without it")
+                ctx.stopped.set()   # this process only: the writer thread finishes, the files are closed
+                break
         if writer is not None:
             writer.join(2.0)
     finally:
@@ -200,3 +241,4 @@ def run(ctx) -> None:
         finally:
             extra = {} if ok else {"no_device_reason": getattr(rec, "reason", None)}
             ctx.write_stats(rec.stats() | {"status": "done", "write_error": ctx.drain_error} | extra)
+            c_stderr.close()

@@ -181,6 +181,11 @@ class ChildContext:
         """Ask the launcher to pause the song or play on (the p key); it alone writes the pause record."""
         self.link.messages.put(("pause", self.name, why))
 
+    def leave(self, reason: str) -> None:
+        """Tell the launcher this process is ending on its own while the session goes on (its device went away);
+        the launcher prints the reason, the report keeps it, and the exit that follows is not a crash."""
+        self.link.messages.put(("left", self.name, reason))
+
     def end_session(self, reason: str) -> None:
         """Ask the launcher to end the session (e.g. the player pressed q, the video file ended)."""
         self.link.messages.put(("end", self.name, reason))

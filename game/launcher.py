@@ -83,6 +83,8 @@ class Launcher:
         self.started_at: dict[str, float] = {}
         self.startup: dict[str, float] = {}
         self.errors: dict[str, str] = {}
+        self.left: dict[str, str] = {}         # children that ended on their own (a device went away) and why
+        self.left_ok: set[str] = set()         # ... and have exited cleanly since
         self.notices: list[str] = []
         self.signal_reason: str | None = None
         self.end_reason: str | None = None
@@ -226,8 +228,11 @@ class Launcher:
                 self._drain_messages(wait=0.1)
                 return self.end_reason or "ended by a child", 0
             for name, proc in self.procs.items():
-                if not proc.is_alive():
+                if not proc.is_alive() and name not in self.left_ok:
                     self._drain_messages(wait=0.3)
+                    if name in self.left and proc.exitcode == 0:
+                        self.left_ok.add(name)    # its device went away: the session goes on without it
+                        continue
                     why = self.errors.get(name) or _exit_text(proc.exitcode)
                     return f"{name} process died: {why}", 1
             if self.pauses.song_time(time.monotonic() - t0) >= end_at:
@@ -268,6 +273,10 @@ class Launcher:
                     self.say(f"{name}: {text}")
                 elif kind == "error":
                     self.errors[name] = text
+                elif kind == "left":
+                    self.left[name] = text
+                    self.notices.append(f"{name}: {text}")
+                    self.say(f"{name}: {text}")
                 elif kind == "end":
                     self.end_reason = self.end_reason or text
                 elif kind == "pause":
@@ -331,6 +340,7 @@ class Launcher:
                                 "error": self.errors.get(name)}
                          for name, p in self.procs.items()},
             "notices": self.notices,
+            "left": self.left,
         }
 
     def _reports(self, session_dir: Path):

@@ -22,3 +22,38 @@ def quiet_stderr():
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+class CStderrLog:
+    """For the rest of a child process: what C libraries print on fd 2 goes to a log file in the session folder.
+
+    Why: PortAudio prints "Expression ... failed" lines from its audio thread when a device goes away mid-session;
+    the player gets one clear notice instead, and the lines stay in stderr-<process>.log for a bug report.
+    Python's own sys.stderr keeps the terminal (tracebacks still show). An empty log is removed at ``close``."""
+
+    def __init__(self, path):
+        self.path = path
+        self.active = False
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            terminal = os.dup(2)
+        except OSError:
+            return
+        import sys
+        try:
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+        sys.stderr = os.fdopen(terminal, "w", buffering=1, encoding="utf-8", errors="replace")
+        os.dup2(fd, 2)
+        os.close(fd)
+        self.active = True
+
+    def close(self) -> None:
+        if not self.active:
+            return
+        try:
+            if os.path.getsize(self.path) == 0:
+                os.unlink(self.path)
+        except OSError:
+            pass

@@ -138,7 +138,9 @@ def test_synth_and_music_play_log_and_save(pulse, session):
     ref = track[j:j + seg.size]
     assert np.sqrt(np.mean(seg ** 2)) > 0.02
     assert np.abs(seg - ref).max() < 0.01, "backing.wav is the song slice for each block's DAC time"
-    assert sm["resyncs"] <= sm["underflows_flag"] + sm["underflows_clock"]
+    # a re-sync follows a jump of the DAC time: after a stall, or when PortAudio's delay estimate through the pulse
+    # plugin moves by more than a quarter block (a late callback inside the stream's buffer is not an underflow)
+    assert sm["resyncs"] <= 2 + sm["underflows_flag"] + sm["underflows_clock"], sm
     mrows = read_csv(session.dir / "music.csv")
     assert len(mrows) > 50 and max(r["level"] for r in mrows) > 0.02
 
