@@ -76,7 +76,7 @@ class Settings:
     songs_dir: str = ""                  # the player's own songs ("": platformdirs user data dir / songs)
     # audio
     sample_rate: int = 48000
-    block: int = 256                     # frames per audio callback
+    block: int = 128                     # frames per audio callback
     latency: str = "low"                 # PortAudio latency: low | high | milliseconds
     input_device: str | None = None      # index or part of a name; None: the default device
     output_device: str | None = None

@@ -1,8 +1,9 @@
 """Scoring the way the singing games do (DESIGN.md section 5), so players recognise the numbers.
 
-10000 at most: 9000 from notes, shared in proportion to duration (golden x2, freestyle 0) and scaled by each note's
-hit fraction (share of its 10 ms samples played within the tolerance), plus a 1000 line bonus shared equally by the
-lines that have scored notes and scaled by each line's hit fraction. The player's delay is estimated and reported
+10000 at most: 9000 from notes, shared in proportion to duration (golden x2, freestyle 0, golden rap x2) and scaled
+by each note's hit fraction (share of its 10 ms samples played within the tolerance; a rap note's samples hit at any
+pitch), plus a 1000 line bonus shared equally by the lines that have scored notes and scaled by each line's hit
+fraction. The player's delay is estimated and reported
 but not applied.
 """
 from __future__ import annotations
@@ -14,7 +15,8 @@ from reports.track import STEP, Track, index
 
 NOTE_POINTS = 9000
 LINE_BONUS = 1000
-WEIGHT = {"normal": 1.0, "golden": 2.0, "freestyle": 0.0}
+WEIGHT = {"normal": 1.0, "golden": 2.0, "freestyle": 0.0, "rap": 1.0, "golden_rap": 2.0}
+RAP = ("rap", "golden_rap")   # spoken notes (UltraStar R/G): any played pitch hits, only the timing counts
 MAX_LAG = 0.5  # seconds either way searched for the player's delay
 RATINGS = ((9000, "Superstar"), (8000, "Lead Singer"), (7000, "Rising Star"), (5500, "Hopeful"),
            (4000, "Wannabe"), (2000, "Amateur"), (0, "Tone Deaf"))
@@ -31,7 +33,10 @@ def score(track: Track, song: Song, tolerance: float, transpose: int = 0, diffic
         target = n.midi + transpose
         seg = _samples(track, n.start, n.end)
         sounding = seg[~np.isnan(seg)]
-        hits = int(np.count_nonzero(np.abs(sounding - target) <= tolerance + 1e-9))
+        if n.kind in RAP:
+            hits = int(sounding.size)
+        else:
+            hits = int(np.count_nonzero(np.abs(sounding - target) <= tolerance + 1e-9))
         err = (sounding - target) * 100.0
         notes.append({
             "start": round(n.start, 4), "duration": round(n.duration, 4), "midi": target, "name": note_name(target),
@@ -76,7 +81,7 @@ def target_track(song: Song, n: int, transpose: int = 0) -> np.ndarray:
     """The song's scored pitch per grid sample (NaN where no scored note)."""
     target = np.full(n, np.nan)
     for note in song.notes:
-        if WEIGHT.get(note.kind, 1.0) > 0:
+        if WEIGHT.get(note.kind, 1.0) > 0 and note.kind not in RAP:
             i0, i1 = max(0, index(note.start)), min(n, index(note.end))
             target[i0:i1] = note.midi + transpose
     return target

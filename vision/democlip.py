@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from game.pitchmap import PitchMap
-from game.song import load as load_song
+from game.song import load_for
 from vision import classic as det
 from vision.classic import ClassicDetector
 from vision.handdraw import Painter, hand_extent
@@ -44,9 +44,9 @@ def cache_dir() -> Path:
 
 
 def clip_key(song, settings) -> str:
-    """Hash of everything the clip depends on: the song file's bytes, the mapping, the size, this generator."""
+    """Hash of everything the clip depends on: the song's notes, the mapping, the size, this generator."""
     h = hashlib.sha256()
-    h.update(Path(song.path).read_bytes() if song.path and Path(song.path).is_file() else repr(song.notes).encode())
+    h.update(repr(song.notes).encode())   # the notes as played (after --tempo, --voice, --track)
     h.update(json.dumps({
         "v": GENERATOR_VERSION, "w": settings.width, "h": settings.height, "margin": settings.pitch_margin,
         "far": settings.area_far, "near": settings.area_near, "transpose": settings.transpose, "tail": settings.tail,
@@ -57,7 +57,7 @@ def clip_key(song, settings) -> str:
 
 def demo_clip_path(settings) -> Path:
     """The demo clip for settings.song, made now if not cached yet."""
-    song = load_song(settings.song)
+    song = load_for(settings)   # the session's song: its tempo, duet voice and MIDI track
     path = cache_dir() / f"demo-{Path(song.path).stem or 'song'}-{settings.width}x{settings.height}-" \
                          f"{clip_key(song, settings)}.avi"
     if path.is_file() and path.stat().st_size > 0:

@@ -12,7 +12,7 @@ def test_precedence_cli_over_env_over_env_file_over_defaults(tmp_path):
     assert s.player == "Cli"            # CLI wins
     assert s.music_volume == 0.3        # environment beats .env
     assert s.difficulty == "hard"       # .env beats the default
-    assert s.block == 256               # default
+    assert s.block == 128               # default
     assert s.tolerance == 0.5
 
 

@@ -201,3 +201,17 @@ def test_samples_beyond_the_header_sizes_are_read(tmp_path):
     data = SessionData(tmp_path)
     x, _ = data.wav("tagged.wav")
     assert len(x) == 4800 and data.warnings == []
+
+
+def test_rap_notes_hit_at_any_pitch_and_golden_rap_counts_double(tmp_path):
+    """UltraStar's R and G notes are spoken: any played pitch during them hits; G weighs like a golden note."""
+    from game.song import Note, Song
+    notes = (Note(1.0, 1.0, 60, "normal", "a", 0), Note(2.5, 1.0, 62, "rap", "b", 0),
+             Note(4.0, 1.0, 64, "golden_rap", "c", 1))
+    song = Song("Rap", "", 120.0, notes)
+    # a pitch far from every target, sounding only during the two rap notes
+    kit.write_synth(tmp_path, lambda t: (80.0, 0.8) if 2.5 <= t < 3.5 or 4.0 <= t < 5.0 else (80.0, 0.0), 6.0)
+    result, _ = _score(tmp_path, song)
+    hit = {n["kind"]: n["hit_fraction"] for n in result["notes"]}
+    assert hit["normal"] == 0 and hit["rap"] > 0.9 and hit["golden_rap"] > 0.9
+    assert result["notes_points"] == pytest.approx(9000 * 3 / 4 * (hit["rap"] + 2 * hit["golden_rap"]) / 3, abs=1)
