@@ -10,7 +10,8 @@ towards the truth, so it is not used.
 The callback only copies into a preallocated ring; a writer thread appends to the WAV and computes levels.
 A pause (game/pause.py) does not stop it: the microphone records the room, on the session clock, and the pauses in
 session.json say which stretches of the recording were paused.
-Files: recording.wav (mono int16), levels.csv (t, rms_dbfs per ~50 ms), stats-recorder.json.
+Files: recording.wav (mono int16), levels.csv (t, rms_dbfs per ~50 ms), stats-recorder.json (also the
+speaker-to-microphone delay the reports take off: mic_delay_ms, mic_delay_source flag|calibration|none, mic_delay_note).
 """
 from __future__ import annotations
 
@@ -57,6 +58,7 @@ class Recorder:
         self._closer = None
         self.stream = self.pa = None
         self.device = None
+        self.mic_delay: dict = {}    # the speaker-to-microphone delay the reports take off (audio/delaystore.py)
         self.wav: WavWriter | None = None
         self.levels = None
         self._pending_levels: list[tuple[int, float]] = []  # (first sample index, dBFS) until t0 is known
@@ -107,6 +109,8 @@ class Recorder:
             self.reason = info
             return False
         self.stream, self.device = stream, info["name"]
+        from audio.delaystore import delay_for_recorder
+        self.mic_delay = delay_for_recorder(self.pa, self.ctx.settings, self.device)
         self.wav = WavWriter(self.ctx.session_dir / "recording.wav", self.rate, 1)
         try:
             stream.start_stream()
@@ -190,7 +194,7 @@ class Recorder:
         return {"device": self.device, "device_lost": self.lost, "recording": self.wav is not None,
                 "t_first_sample": first,
                 "seconds": round(self.read / self.rate, 3), "sample_rate": self.rate,
-                "overflows": self.overflows, "lost_samples": self.lost}
+                "overflows": self.overflows, "lost_samples": self.lost} | self.mic_delay
 
 
 def run(ctx) -> None:
