@@ -34,6 +34,12 @@ def build_stats(data: SessionData) -> dict:
     return {"summary": summary, "processes": out}
 
 
+# what an output child's stats say about its stream: asked and reported latency, underflows both ways, the latest
+# callback, real-time scheduling, and a speaker that went away mid-session
+AUDIO_OUT_KEYS = ("mode", "device", "block", "latency_setting", "requested_latency_ms", "output_latency_ms",
+                  "underflows_flag", "underflows_clock", "late_ms_max", "realtime", "device_lost")
+
+
 def _process(data: SessionData, name: str, child: dict) -> dict:
     stats = data.json(f"stats-{name}.json", f"the {name} process left no stats (killed, or it never started)")
     rec = {"missing": not stats, "exitcode": child.get("exitcode")}
@@ -69,13 +75,17 @@ def _vision(data: SessionData, stats: dict) -> dict:
 
 def _synth(data: SessionData, stats: dict) -> dict:
     rows = data.csv("synth.csv", SYNTH_COLUMNS, "nothing the synth played was logged")
-    rec = {k: stats.get(k) for k in ("mode", "device", "blocks", "underflows_flag", "underflows_clock", "sample_rate")}
+    rec = {k: stats.get(k) for k in AUDIO_OUT_KEYS + ("blocks", "sample_rate")}
     if rec["blocks"] is None and len(rows["t_dac"]):
         rec["blocks"] = len(rows["t_dac"])
-    if rec["mode"] == "clock":  # nothing reached a speaker: there is no sound to time
+    lost = rec.get("device_lost") or {}
+    if rec["mode"] == "clock" and not lost:  # nothing reached a speaker: there is no sound to time
         rec["latency_ms"] = {"p50": None, "p95": None, "p99": None, "samples": 0, "not_measured": CLOCK_MODE}
         return rec
-    lat = first_block_latencies(rows["frame_index"], rows["t_capture"], rows["latency_ms"])
+    keep = slice(None)
+    if lost.get("at_s") is not None:   # the speaker went away: only the blocks it played were timed by it
+        keep = rows["t_dac"] <= float(lost["at_s"])
+    lat = first_block_latencies(rows["frame_index"][keep], rows["t_capture"][keep], rows["latency_ms"][keep])
     if len(lat):
         rec["latency_ms"] = {"p50": pct(lat, 50), "p95": pct(lat, 95), "p99": pct(lat, 99),
                              "samples": int(len(lat)), "from": "synth.csv"}
@@ -86,11 +96,12 @@ def _synth(data: SessionData, stats: dict) -> dict:
 
 
 def _music(data: SessionData, stats: dict) -> dict:
-    return {k: stats.get(k) for k in ("mode", "device", "underflows", "underflows_flag", "underflows_clock")}
+    return {k: stats.get(k) for k in AUDIO_OUT_KEYS + ("underflows", "backend")}
 
 
 def _recorder(data: SessionData, stats: dict) -> dict:
-    return {k: stats.get(k) for k in ("device", "seconds", "overflows", "t_first_sample")}
+    return {k: stats.get(k) for k in ("device", "seconds", "overflows", "t_first_sample", "device_lost",
+                                      "mic_delay_ms", "mic_delay_source")}
 
 
 def _videowriter(data: SessionData, stats: dict) -> dict:

@@ -74,6 +74,11 @@ def test_devices_that_vanish_mid_session(tmp_path):
     assert abs(rec_end - stats["recorder"]["device_lost"]["at_s"]) < 0.2, (rec_end, stats["recorder"])
     # PortAudio's own lines went to the per-process logs, not the terminal
     assert any("pa_linux_alsa" in p.read_text() for p in session.glob("stderr-*.log"))
+    # stats.json keeps the loss, and times the blocks the speaker did play
+    summary = json.loads((session / "stats.json").read_text())["processes"]
+    assert summary["synth"]["device_lost"]["at_s"] == stats["synth"]["device_lost"]["at_s"]
+    assert summary["recorder"]["device_lost"] and summary["music"]["device_lost"]
+    assert summary["synth"]["latency_ms"]["samples"] > 30 and summary["synth"]["latency_ms"]["p50"] < 100
     # the report says so
     mail = (session / "summary.eml").read_text(errors="replace")
     assert "went away" in mail
