@@ -1,66 +1,78 @@
-"""The song's backing: a quiet guide melody and a bass, rendered whole before ready, played on the session clock.
+"""The song's backing, played on the session clock: the song's own recording, or one rendered from its notes.
 
-Why render first: the callback then only copies the slice for its block's DAC time (position = t_dac * rate), so the
-backing stays on the session clock and corrects itself after any stall. Blocks play back to back while the DAC time
-agrees within a quarter block (its jitter is a sample or two), so the jitter does not cut the waveform. Guide: a soft triangle at the melody's
-pitch, quieter than the synth; bass: a sine (with a little 2nd partial) two octaves below each note.
+Which track: the song's audio file (Song.audio, audio/backingfile.py: decoded, at the session's tempo and key) when
+it has one; a file that cannot be used is told in one line and the rendered backing plays instead. The rendered
+backing (audio/arrangement.py: a soft guide melody, bass and chords; audio/instruments.py: the voices) is mixed,
+kept below PEAK and scaled by settings.music_volume, so it stays under the player's hand tone. Both are made whole
+before ready.
+
+Why a finished track: the callback then only copies the slice for its block's DAC time (position = t_dac * rate), so
+the backing stays on the session clock and corrects itself after any stall. Blocks play back to back while the DAC
+time agrees within SLACK_S (4 ms) or a quarter block: PortAudio's DAC times through PulseAudio jitter by a sample or
+two and now and then jump back ~1 ms (measured at 128-frame blocks); following such a jump would repeat a millisecond
+of the track (a click) for no audible gain in timing.
 
 Pauses (game/pause.py): the track position follows song time, not session time. The first block of a pause fades
 what was playing out over one block and the backing is silent until the song plays on (also through the resume
 count-in); the first block after fades in from where the song was held (re-synced to song time, within a block).
 
+Backends: PyAudio's callback (here), or simpleaudio (audio/simpleplayer.py, --music-backend simpleaudio).
 Files: backing.wav (what was played, from the first block at or after go, on the session clock: a pause is silence
-in it), music.csv (t_dac, song_t, level: one row per ~50 ms; song_t holds still during a pause), stats-music.json.
+in it), music.csv (t_dac, song_t, level: one row per ~50 ms; song_t holds still during a pause), stats-music.json
+(with "backing": file | rendered and "backend").
 """
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 
 from game.logfiles import MUSIC_COLUMNS
 from game.pause import PLAYING
 
-GUIDE_GAIN = 0.22
-BASS_GAIN = 0.30
-BASS_OFFSET = -24
+PEAK = 0.9               # the rendered backing's loudest sample before the volume (a mix never clips)
 ROW = CSV_HEADER = MUSIC_COLUMNS
 CSV_EVERY_S = 0.05
-
-
-def _envelope(n: int, rate: float, attack: float, release: float, decay_to: float = 1.0) -> np.ndarray:
-    """Attack to 1, an exponential settle to ``decay_to``, and a release to 0 at the end (no clicks)."""
-    t = np.arange(n) / rate
-    env = np.minimum(1.0, t / attack)
-    env *= decay_to + (1.0 - decay_to) * np.exp(-t / 0.15)
-    rel = int(min(n, release * rate))
-    if rel:
-        env[n - rel:] *= np.linspace(1.0, 0.0, rel)
-    return env
+FILE_BUDGET = 0.6        # share of settings.ready_timeout the audio file may take to prepare
+SLACK_S = 0.004          # DAC times this close to back-to-back are back to back (PulseAudio's jump by ~1 ms)
 
 
 def render_song(song, settings, extra_s: float | None = None) -> np.ndarray:
-    """The whole backing as float32 at settings.sample_rate, sample 0 = session time 0."""
+    """The rendered backing as float32 at settings.sample_rate, sample 0 = song time 0, to the end of the tail."""
+    from audio.arrangement import parts
+    from audio.instruments import add_note
     rate = float(settings.sample_rate)
     tail = settings.tail if extra_s is None else extra_s
     track = np.zeros(int((song.duration + tail) * rate) + 1, np.float64)
-    for note in song.notes:
-        a = int(round(note.start * rate))
-        n = max(1, int(round(note.duration * rate)))
-        t = np.arange(n) / rate
-        midi = note.midi + settings.transpose
-        f = 440.0 * 2.0 ** ((midi - 69.0) / 12.0)
-        guide = (2.0 / math.pi) * np.arcsin(np.sin(2 * math.pi * f * t))  # triangle
-        guide *= GUIDE_GAIN * _envelope(n, rate, 0.012, 0.04, 0.6)
-        fb = f * 2.0 ** (BASS_OFFSET / 12.0)
-        bass = np.sin(2 * math.pi * fb * t) + 0.3 * np.sin(4 * math.pi * fb * t)
-        bass *= BASS_GAIN / 1.3 * _envelope(n, rate, 0.015, 0.06, 0.8)
-        end = min(len(track), a + n)
-        track[a:end] += (guide + bass)[: end - a]
+    for part in parts(song, settings):
+        for start, held, midi in part.notes:
+            add_note(track, part.instrument, start, held, midi, part.gain, rate)
     peak = float(np.max(np.abs(track))) if track.size else 0.0
-    if peak > 0.95:
-        track *= 0.95 / peak
+    if peak > PEAK:
+        track *= PEAK / peak
     return (track * float(settings.music_volume)).astype(np.float32)
+
+
+def backing_track(song, settings, notice, budget_s: float | None = None) -> tuple[np.ndarray | None, dict]:
+    """(track, facts for the stats): the song's audio file when it has one that works, else the rendered backing.
+    ``notice(text)`` tells the player, in one line, why a file is not played."""
+    if settings.music_volume <= 0:
+        return None, {"backing": "muted"}
+    started = time.monotonic()
+    if song.audio:
+        from audio.backingfile import BackingFileError, load_track
+        deadline = None if budget_s is None else started + budget_s
+        try:
+            track = load_track(song, settings, deadline)
+            return track, {"backing": "file", "audio": song.audio, "prepare_s": round(time.monotonic() - started, 3)}
+        except BackingFileError as e:
+            notice(f"the song's audio file is not played ({e}): playing a backing made from its notes")
+            facts = {"backing": "rendered", "audio_error": str(e)}
+    else:
+        facts = {"backing": "rendered"}
+    track = render_song(song, settings)
+    return track, facts | {"prepare_s": round(time.monotonic() - started, 3)}
 
 
 class Backing:
@@ -76,7 +88,7 @@ class Backing:
         self.out = np.zeros(self.n, np.float32)
         self.row = np.zeros(len(ROW), np.float64)
         self.pos = None                       # track position of the next block when played back to back
-        self.slack = max(1, self.n // 4)      # DAC-time jitter tolerated before re-syncing to the clock
+        self.slack = max(self.n // 4, int(SLACK_S * self.rate))   # DAC-time jitter tolerated before re-syncing
         self.resyncs = 0
         self.sounding = True                  # False while paused (the next block that plays fades in)
         self._fade_out = np.linspace(1.0, 0.0, self.n, dtype=np.float32)
@@ -148,10 +160,15 @@ class MusicLog:
 
 
 def run(ctx) -> None:
+    s = ctx.settings
+    song = ctx.song()
+    budget = FILE_BUDGET * float(s.ready_timeout) - (time.monotonic() - ctx.started)
+    track, facts = backing_track(song, s, ctx.notice, max(1.0, budget))
+    if s.music_backend == "simpleaudio":
+        from audio.simpleplayer import run_simpleaudio
+        return run_simpleaudio(ctx, track, facts)
     from audio.output import OutputRunner, play_until_stopped
     from game.pause import SongClock
-    s = ctx.settings
-    track = render_song(ctx.song(), s) if s.music_volume > 0 else None
     log = MusicLog(ctx.session_dir / "music.csv")
     clock = SongClock.attach(ctx.link.shm, s)
     backing = Backing(s, track, clock)
@@ -159,7 +176,8 @@ def run(ctx) -> None:
     rendered_s = 0.0 if track is None else round(track.size / s.sample_rate, 3)
     try:
         play_until_stopped(ctx, runner, log,
-                           lambda: {"volume": s.music_volume, "resyncs": backing.resyncs, "rendered_s": rendered_s})
+                           lambda: {"volume": s.music_volume, "resyncs": backing.resyncs, "rendered_s": rendered_s,
+                                    "backend": "pyaudio"} | facts)
     finally:
         backing.clock = None
         clock.close()

@@ -243,6 +243,10 @@ def main(argv=None) -> int:
         song = song_mod.load_for(settings)
     except (settings_mod.SettingsError, song_mod.SongError) as e:
         return fail(str(e))
+    # -- music backend (audio/simpleplayer.py): simpleaudio only where it works --
+    from audio.simpleplayer import backend_problem
+    if (problem := backend_problem(settings)) is not None:
+        return fail(problem)
     from game.launcher import run_session
     from vision.calibration import session_settings
     # the player's own near/far hand sizes (python main.py calibrate) set the pitch range, as their detector measures

@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from audio.music import BASS_OFFSET
+from audio.arrangement import bass_line
 from audio.wavfile import read_wav
 from game.sessionlog import read_csv
+from game.settings import Settings
 from game.song import load
 
 DURATION = 16
@@ -57,13 +58,14 @@ def power_at(seg: np.ndarray, rate: int, hz: float) -> float:
 
 
 def bass_evidence(x, rate, first, song) -> list[float]:
-    """Per bass note fully inside the session: power at its pitch over power a minor third away on both sides."""
+    """Per bass note fully inside the session (audio/arrangement.py's bass line): power at its pitch over power a minor
+    third away on both sides."""
     ratios = []
-    for note in song.notes:
-        if note.end > DURATION - 0.2 or note.duration < 0.3:
+    for start, held, midi in bass_line(song, Settings()):
+        if start + held > DURATION - 0.2 or held < 0.3:
             continue
-        seg = window(x, rate, first, note.start + 0.05, note.end - 0.05)
-        hz = 440 * 2 ** ((note.midi + BASS_OFFSET - 69) / 12)
+        seg = window(x, rate, first, start + 0.05, start + held - 0.05)
+        hz = 440 * 2 ** ((midi - 69) / 12)
         side = max(power_at(seg, rate, hz * 2 ** (-3 / 12)), power_at(seg, rate, hz * 2 ** (3 / 12)), 1e-12)
         ratios.append(power_at(seg, rate, hz) / side)
     return ratios
