@@ -89,6 +89,8 @@ class OutputRunner:
         self._clock_thread = None
         self._drain_thread = None
         self._silence = np.zeros(self.block, np.float32)
+        # DAC times jitter by a millisecond or so through the pulse plugin: only a larger jump is a stall to fill
+        self._gap_slack = max(self.block // 2, int(0.004 * self.rate))
         self._underflow_bit = 0
         self._continue = 0
 
@@ -279,7 +281,7 @@ class OutputRunner:
         for k in range(len(t_dac)):
             due = int(round((float(t_dac[k]) - self.wav_t_start) * self.rate))
             gap = due - (self.wav_frames + (k - start) * self.block)
-            if gap > self.block // 2:
+            if gap > self._gap_slack:
                 if k > start:
                     self.wav.write(blocks[start:k].reshape(-1))
                     self.wav_frames += (k - start) * self.block
