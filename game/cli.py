@@ -136,6 +136,22 @@ def parser() -> argparse.ArgumentParser:
     cal.add_argument("--player", help="whose calibration this is (default: Player)")
     cal.add_argument("--no-window", dest="window", action="store_const", const=False,
                      help="no window: prompts on the terminal, fixed timing")
+    # -- calibrate-audio (audio/roundtrip.py) --
+    cal_audio = sub.add_parser("calibrate-audio", help="measure the speaker-to-microphone delay",
+                               description="Play a few beeps on the speaker while the microphone records, and "
+                               "measure how late the recording hears them (the session's own playing and "
+                               "recording code). Saved per pair of devices in ~/.config/handtone/audio-delay.json "
+                               "(HANDTONE_AUDIO_DELAY_FILE); sessions with those devices line recording.wav up "
+                               "with what was played by it (--mic-delay overrides). Put the microphone near the "
+                               "speaker and keep the room quiet. Exit code 1 when the beeps are not heard or "
+                               "disagree (nothing is saved), 2 when a device cannot be used.")
+    cal_audio.add_argument("--input-device", metavar="INDEX|NAME", help="microphone: index or part of its name")
+    cal_audio.add_argument("--output-device", metavar="INDEX|NAME", help="speaker: index or part of its name")
+    cal_audio.add_argument("--beeps", type=int, default=5, metavar="N", help="how many beeps, 3..20 (default 5)")
+    cal_audio.add_argument("--block", type=int, metavar="FRAMES",
+                           help="audio frames per callback, as the sessions you will play (default: as play)")
+    cal_audio.add_argument("--latency", metavar="low|high|MS",
+                           help="audio latency, as the sessions you will play (default: as play, low)")
     # -- songs (game/songlist.py) --
     songs = sub.add_parser("songs", help="list the songs you can play, or show one's notes",
                            description="List the bundled songs and those in your song folder (--songs-dir, "
@@ -164,6 +180,18 @@ def run_calibrate(args) -> int:
     except settings_mod.SettingsError as e:
         return fail(str(e))
     return run_command(settings)
+
+
+def run_calibrate_audio(args) -> int:
+    from audio.roundtrip import run_command
+    if not 3 <= args.beeps <= 20:
+        return fail(f"--beeps must be 3..20, got {args.beeps}")
+    try:
+        settings = settings_mod.build({"input_device": args.input_device, "output_device": args.output_device,
+                                       "block": args.block, "latency": args.latency})
+    except settings_mod.SettingsError as e:
+        return fail(str(e))
+    return run_command(settings, args.beeps)
 
 
 def run_bench(args) -> int:
@@ -235,6 +263,8 @@ def main(argv=None) -> int:
         return run_bench(args)
     if args.command == "calibrate":
         return run_calibrate(args)
+    if args.command == "calibrate-audio":
+        return run_calibrate_audio(args)
     if args.command == "songs":
         from game.songlist import run_command as run_songs
         return run_songs(args)

@@ -1,8 +1,10 @@
-"""performance.wav: the tone and the backing as the player heard them, one mono file.
+"""performance.wav: the tone and the backing as the player heard them, and the microphone, one mono file.
 
-Both WAVs are placed on the session clock by their first sample's time (wav_t_start in their stats), summed, and
-scaled so the loudest peak sits at -1 dBFS: never clipped, and a quiet take is still audible. A pause is in it as
-it was heard, silence (it stays on the session clock, like recording.wav).
+The tone's and the backing's WAVs are placed on the session clock by their first sample's time (wav_t_start in
+their stats); the microphone's recording.wav by the recorder's t_first_sample less the speaker-to-microphone delay
+(SessionData.recording: calibrate-audio or --mic-delay), so what the microphone heard of a sound played at t lands
+at t, on top of it, and not as an echo. All are summed and scaled so the loudest peak sits at -1 dBFS: never
+clipped, and a quiet take is still audible. A pause is in it as it was heard (it stays on the session clock).
 """
 from __future__ import annotations
 
@@ -34,13 +36,19 @@ def mix(data: SessionData, out: Path) -> Path | None:
     if not tracks:
         data.warn("no synth.wav or backing.wav: performance.wav not written")
         return None
+    start = min(t for _, _, t in tracks)     # the file starts with what was played (the count-in included)
+    recording = data.recording()
+    if recording is not None and len(recording[0]):
+        tracks.append(recording[:3])         # the room alone is no performance: only with the tone or backing
     rate = max(r for _, r, _ in tracks)
-    start = min(t for _, _, t in tracks)
     placed = []
     for x, r, t in tracks:
         if r != rate:  # linear resampling is plenty for a listening copy
             x = np.interp(np.arange(int(len(x) * rate / r)) * (r / rate), np.arange(len(x)), x).astype(np.float32)
-        placed.append((int(round((t - start) * rate)), x))
+        offset = int(round((t - start) * rate))
+        if offset < 0:                       # the microphone ran before the first sound played
+            x, offset = x[-offset:], 0
+        placed.append((offset, x))
     total = np.zeros(max(o + len(x) for o, x in placed), dtype=np.float32)
     for offset, x in placed:
         total[offset:offset + len(x)] += x

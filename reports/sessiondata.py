@@ -114,6 +114,27 @@ class SessionData:
             self.warn(f"{name}: {note}")
         return samples, rate
 
+    def recording(self) -> tuple[np.ndarray, int, float, float] | None:
+        """recording.wav on the session clock: (samples, rate, session time to place its first sample at, the
+        microphone delay in ms taken off), or None when there is none (the recorder told the player why).
+
+        The recorder's t_first_sample is where its own timeline puts the first sample; a sound played at session
+        time t is heard on that timeline mic_delay_ms later (calibrate-audio, or --mic-delay; stats-recorder.json
+        says which), so the recording is moved earlier by that much: what was played at t lands at t."""
+        if not (self.dir / "recording.wav").exists():
+            return None
+        got = self.wav("recording.wav")
+        if got is None:
+            return None
+        stats = self.json("stats-recorder.json", "the recorder left no timing: recording.wav cannot be placed")
+        first = stats.get("t_first_sample")
+        if not isinstance(first, (int, float)):
+            self.warn("recording.wav not placed in time: stats-recorder.json has no t_first_sample")
+            return None
+        delay = stats.get("mic_delay_ms")
+        delay = float(delay) if isinstance(delay, (int, float)) and math.isfinite(delay) else 0.0
+        return got[0], got[1], float(first) - delay / 1000.0, delay
+
 
 def _num(text: str) -> float:
     try:
