@@ -16,7 +16,7 @@ from game.settings import Settings
 from game.song import load
 from voicekit import hand_and_voice_records, play, put
 
-SETTINGS = Settings()
+SETTINGS = Settings(block=256)   # counts of blocks below (settling, windows) are in 256-frame blocks
 SONG = load(SETTINGS.song)
 PM = PitchMap.for_song(SONG, SETTINGS)
 BLOCK_S = SETTINGS.block / SETTINGS.sample_rate

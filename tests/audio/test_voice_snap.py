@@ -15,7 +15,7 @@ from game.settings import Settings
 from game.song import Note, Song, load
 from voicekit import hand_and_voice_records, play, put
 
-BASE = Settings()
+BASE = Settings(block=256)   # the settling counts below are in 256-frame blocks
 ODE = load("ode_to_joy")                      # C D E F G only
 SWEEP = np.linspace(40.0, 90.0, 200001)       # hand pitches 0.00025 semitones apart
 
