@@ -248,7 +248,8 @@ def test_a_session_aligns_the_recording_by_the_saved_delay(calibrated, tmp_path,
     assert fits[0] < 1e-3 and min(fits[k] for k in (-2, -1, 1, 2)) > 10 * fits[0], fits
     assert misfit(uncorrected) > 10 * fits[0]
     print(f"\nperformance.wav: recording placed at t_first_sample {rec_stats['t_first_sample']:+.4f} s less "
-          f"{entry['delay_ms']:+.2f} ms; misfit {fits[0]:.1e} there, {misfit(uncorrected):.1e} uncorrected")
+          f"{entry['delay_ms']:+.2f} ms; misfit {fits[0]:.1e} there, "
+          f"{min(fits[k] for k in (-2, -1, 1, 2)):.1e} a sample or two off, {misfit(uncorrected):.1e} uncorrected")
     for a, lag, corr in lags_against_synth(rec, tone, rate, rec_stats["t_first_sample"], synth["wav_t_start"]):
         print(f"  {a:4.1f}-{a + 1:4.1f} s: the recording, placed by t_first_sample, lags synth.wav by {lag:+6.2f} ms "
               f"(correlation {corr:.3f}); after the correction {lag - entry['delay_ms']:+6.2f} ms")
@@ -269,3 +270,17 @@ def lags_against_synth(rec, tone, rate, t_first, t_tone, search=0.03):
         corr = c[k] / math.sqrt(float(np.dot(ref, ref) * np.dot(seg[k:k + ref.size], seg[k:k + ref.size])) + 1e-30)
         out.append((a, 1000 * (k / rate - search), float(corr)))
     return out
+
+
+def test_a_muted_microphone_hears_no_beeps_and_nothing_is_saved(pulse, tmp_path, app):
+    store = tmp_path / "audio-delay.json"
+    monitor = f"{pulse.SINK}.monitor"
+    assert pulse.pactl("set-source-mute", monitor, "1").returncode == 0
+    try:
+        proc = app("calibrate-audio", "--beeps", 3, env={**os.environ, "HANDTONE_AUDIO_DELAY_FILE": str(store)},
+                   timeout=120)
+    finally:
+        pulse.pactl("set-source-mute", monitor, "0")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == f"handtone: error: {rt.NO_BEEPS}"
+    assert proc.stdout.count("not heard") == 3 and not store.exists()
