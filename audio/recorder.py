@@ -54,7 +54,7 @@ class Recorder:
         self.lost = 0                # samples lost because the writer fell a whole ring behind
         self.first_adc = None        # monotonic time of the first sample
         self.last_call = 0.0         # monotonic time of the latest callback (the lost-device watchdog)
-        self.lost = None             # {"device", "at_s"} when the microphone went away mid-session
+        self.device_lost = None      # {"device", "at_s"} when the microphone went away mid-session
         self._closer = None
         self.stream = self.pa = None
         self.device = None
@@ -73,7 +73,7 @@ class Recorder:
     # ---- real time ----------------------------------------------------------------------------------------
     def _callback(self, in_data, frame_count, time_info, status):
         self.last_call = time.monotonic()
-        if self.lost is not None:
+        if self.device_lost is not None:
             return None, self._continue
         if status & self._overflow_bit:
             self.overflows += 1
@@ -168,16 +168,16 @@ class Recorder:
     def gone(self) -> bool:
         """True once the microphone stopped delivering for VANISH_S (unplugged, its server stream killed); the
         stream is then closed on a thread of its own (PortAudio may take a while with a device that is gone)."""
-        if self.lost is None and self.stream is not None and self.written and \
+        if self.device_lost is None and self.stream is not None and self.written and \
                 time.monotonic() - self.last_call > VANISH_S:
             t0 = self.ctx.t0
-            self.lost = {"device": self.device,
+            self.device_lost = {"device": self.device,
                          "at_s": None if t0 is None else round(self.first_adc + self.written / self.rate - t0, 3)}
             from audio.output import _close_quietly
             stream, self.stream = self.stream, None
             self._closer = threading.Thread(target=_close_quietly, args=(stream,), name="close-lost", daemon=True)
             self._closer.start()
-        return self.lost is not None
+        return self.device_lost is not None
 
     def close(self) -> None:
         from audio.devices import close_stream
@@ -191,7 +191,7 @@ class Recorder:
     def stats(self) -> dict:
         t0 = self.ctx.t0
         first = None if (t0 is None or self.first_adc is None) else round(self.first_adc - t0, 6)
-        return {"device": self.device, "device_lost": self.lost, "recording": self.wav is not None,
+        return {"device": self.device, "device_lost": self.device_lost, "recording": self.wav is not None,
                 "t_first_sample": first,
                 "seconds": round(self.read / self.rate, 3), "sample_rate": self.rate,
                 "overflows": self.overflows, "lost_samples": self.lost} | self.mic_delay
@@ -224,7 +224,7 @@ def run(ctx) -> None:
             ctx.write_stats(rec.stats() | {"status": "recording"})
         while not ctx.stopped.wait(0.1):
             if ok and rec.gone():
-                at = rec.lost["at_s"]
+                at = rec.device_lost["at_s"]
                 ctx.leave(f"microphone {rec.device!r} went away{'' if at is None else f' at {at:.1f} s'}: "
                           "recording.wav stops there; the session goes on without it")
                 ctx.stopped.set()   # this process only: the writer thread finishes, the files are closed

@@ -230,8 +230,9 @@ def validate(s: Settings) -> None:
     if s.music_backend not in MUSIC_BACKENDS:
         raise _bad("music_backend", f"music-backend must be one of {', '.join(MUSIC_BACKENDS)}, "
                                     f"got {s.music_backend!r}")
-    if s.mic_delay_ms is not None and not 0.0 <= s.mic_delay_ms <= 1000.0:
-        raise _bad("mic_delay_ms", f"mic-delay must be 0..1000 ms, got {s.mic_delay_ms}")
+    # negative is possible: a sound server's monitor hears a sample when it is mixed, before its estimated DAC time
+    if s.mic_delay_ms is not None and not -1000.0 <= s.mic_delay_ms <= 1000.0:
+        raise _bad("mic_delay_ms", f"mic-delay must be -1000..1000 ms, got {s.mic_delay_ms}")
     if not 32 <= s.block <= 4096:
         raise _bad("block", f"block must be 32..4096 frames, got {s.block}")
     if s.duration is not None and s.duration <= 0:

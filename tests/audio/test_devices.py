@@ -59,7 +59,7 @@ def test_latency_for():
     from audio.devices import latency_for  # imports pyaudio: fine in a test process
     info = {"defaultLowOutputLatency": 0.01, "defaultHighOutputLatency": 0.04,
             "defaultLowInputLatency": 0.02, "defaultHighInputLatency": 0.05}
-    assert latency_for(Settings(latency="low"), info, "output") == 0.01
+    assert latency_for(Settings(latency="low", block=256), info, "output") == 0.01
     assert latency_for(Settings(latency="high"), info, "input") == 0.05
     assert latency_for(Settings(latency="25"), info, "output") == 0.025
     # low: the device's low latency, or two blocks when that is shorter
