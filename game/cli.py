@@ -43,13 +43,15 @@ def _session_options(p: argparse.ArgumentParser, demo: bool) -> None:
     p.add_argument("--transpose", type=int, metavar="SEMITONES", help="move the song up or down (default 0)")
     p.add_argument("--tempo", type=float, metavar="FACTOR",
                    help="play the song faster or slower: 1.25 is a quarter faster, 0.8 slower (default 1)")
+    p.add_argument("--songs-dir", metavar="DIR", help="your own songs folder, for --song NAME (default: where "
+                   "`python main.py songs` says)")
     p.add_argument("--voice", type=int, choices=[1, 2], help="duet songs: play voice 1 or 2 (default 1)")
     p.add_argument("--track", metavar="INDEX|NAME",
                    help="MIDI songs: the melody track, by index or part of its name (default: the highest "
                         "one-note-at-a-time line)")
     p.add_argument("--latency", metavar="low|high|MS",
                    help="audio output latency: low (default), high (safer on a busy machine) or milliseconds")
-    p.add_argument("--block", type=int, metavar="FRAMES", help="audio frames per callback (default 256)")
+    p.add_argument("--block", type=int, metavar="FRAMES", help="audio frames per callback (default 128: 2.7 ms at 48 kHz)")
     p.add_argument("--music-backend", choices=list(settings_mod.MUSIC_BACKENDS),
                    help="what plays the backing: pyaudio (default) or simpleaudio (Python 3.11 and older only)")
     p.add_argument("--mic-delay", dest="mic_delay_ms", type=float, metavar="MS",
