@@ -82,6 +82,9 @@ class OutputRunner:
         self.last_call = 0.0        # monotonic time of the latest callback (the lost-device watchdog)
         self.lost = None            # {"device", "at_s"} when the speaker went away mid-session
         self._closer = None
+        self.calls_timed = 0
+        self.calls_bunched = 0      # calls within a quarter block of the one before
+        self._last_t_call = None
         self.late_max = 0.0         # the latest call behind the on-time pace (frames), for the stats
         self.overruns = 0
         self._ref = None
@@ -102,7 +105,7 @@ class OutputRunner:
         sys.setswitchinterval(GIL_SWITCH_S)
         self._underflow_bit = pyaudio.paOutputUnderflow
         self._continue = pyaudio.paContinue
-        from audio.realtime import inherited_by_new_threads
+        from audio.realtime import inherited_by_new_threads, raise_process_threads
         with inherited_by_new_threads() as rt:   # PortAudio's threads, made inside, get real-time scheduling
             self.pa, stream, info = devices.open_callback_stream(self.ctx.settings, "output", self._callback)
             started = None
@@ -111,6 +114,8 @@ class OutputRunner:
                     stream.start_stream()
                 except (IOError, OSError) as e:
                     started = e
+        if stream is not None and rt["realtime"]:
+            rt["process_threads"] = raise_process_threads()   # so a thread of ours holding the GIL is not preempted
         self.realtime = rt
         if stream is None:
             self.reason = info
@@ -302,6 +307,11 @@ class OutputRunner:
         for k in range(len(meta)):
             t_call = float(meta[k, 0])
             n = first_block + k
+            if self._last_t_call is not None:   # calls that come right after another: the device takes 2+ blocks
+                self.calls_timed += 1
+                if t_call - self._last_t_call < 0.25 * self.block / self.rate:
+                    self.calls_bunched += 1
+            self._last_t_call = t_call
             if self._ref_t is None:
                 self._clock_start = t_call - n * self.block / self.rate
                 self._ref, self._ref_t = 0.0, t_call
@@ -329,6 +339,7 @@ class OutputRunner:
                 "underflows_clock": self.underflows_clock,
                 "underflows": max(self.underflows_flag, self.underflows_clock), "ring_overruns": self.overruns,
                 "late_ms_max": round(1000 * self.late_max / self.rate, 2), "device_lost": self.lost,
+                "bunched_share": round(self.calls_bunched / self.calls_timed, 3) if self.calls_timed else None,
                 "wav_t_start": self.wav_t_start, "wav_gaps_s": round(self.gaps_s, 3), "sample_rate": self.rate}
 
 

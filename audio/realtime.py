@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 
-PRIORITY = 10   # low among real-time priorities: above every ordinary thread, below audio servers that ask for more
+PRIORITY = 3    # above every ordinary thread, below the sound server's own (PulseAudio's sink thread runs at RR 5)
 
 
 @contextmanager
@@ -38,3 +38,26 @@ def inherited_by_new_threads(priority: int = PRIORITY):
             os.sched_setscheduler(0, old_policy, old_param)
         except OSError:
             pass
+
+
+def raise_process_threads(priority: int = PRIORITY - 1) -> bool:
+    """Every thread of this process (and those it starts later) to SCHED_FIFO ``priority``, below the callback's.
+
+    Why: the callback needs Python's GIL; when an ordinary thread of ours holds it (the drain writing the WAV) and
+    the CPU goes to another process (the detector), the callback waits for that process's time slice, far longer
+    than its buffer. Our other threads only wake every few tens of milliseconds for short work, so running them
+    above ordinary threads costs the machine little. False (nothing changed) where the system does not allow it."""
+    import threading
+    if not hasattr(os, "sched_setscheduler") or not hasattr(os, "SCHED_FIFO"):
+        return False
+    done = False
+    for thread in threading.enumerate():
+        tid = getattr(thread, "native_id", None)
+        if tid is None:
+            continue
+        try:
+            os.sched_setscheduler(tid, os.SCHED_FIFO, os.sched_param(priority))
+            done = True
+        except OSError:
+            return False
+    return done
