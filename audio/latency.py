@@ -8,7 +8,7 @@ original back right after. The struct is checked field by field against what PyA
 written; where that check fails (a PortAudio linked into PyAudio statically, as in some wheels) nothing is written
 and the stream gets the device's low latency, and ``LatencyControl.reason`` says why.
 
-``low`` means the device's low latency, or two blocks when that is shorter: one block playing while the next is
+``low`` means the device's low latency, or two blocks (at least 5 ms) when that is shorter: one block playing while the next is
 computed is the least buffering a callback stream can run on, and on PulseAudio's ALSA plugin the default low latency
 (8.7 ms) is longer than two 128-frame blocks.
 """
@@ -21,6 +21,7 @@ from contextlib import contextmanager
 
 from game.settings import latency_ms
 
+LOW_FLOOR_S = 0.005   # "low" asks for no less than this: at 64-frame blocks two blocks (2.7 ms) ran dry every second
 KIND_FIELD = {"input": "defaultLowInputLatency", "output": "defaultLowOutputLatency"}
 
 
@@ -41,7 +42,7 @@ def requested_latency(settings, device_info: dict, kind: str) -> float:
     ms = latency_ms(settings.latency)
     if ms is not None:
         return ms / 1000.0
-    two_blocks = 2.0 * settings.block / float(settings.sample_rate)
+    two_blocks = max(2.0 * settings.block / float(settings.sample_rate), LOW_FLOOR_S)
     return min(float(device_info[f"defaultLow{Kind}Latency"]), two_blocks)
 
 

@@ -166,7 +166,15 @@ def run(ctx) -> None:
     track, facts = backing_track(song, s, ctx.notice, max(1.0, budget))
     if s.music_backend == "simpleaudio":
         from audio.simpleplayer import run_simpleaudio
-        return run_simpleaudio(ctx, track, facts)
+        from game.quiet import CStderrLog
+        c_stderr = CStderrLog(ctx.session_dir / f"stderr-{ctx.name}.log")   # ALSA's own lines, off the terminal
+        if s.output_device or s.latency != "low":
+            ctx.notice("simpleaudio plays the backing on the system's default device with its own buffering: "
+                       "--output-device and --latency apply to the hand tone only")
+        try:
+            return run_simpleaudio(ctx, track, facts)
+        finally:
+            c_stderr.close()
     from audio.output import OutputRunner, play_until_stopped
     from game.pause import SongClock
     log = MusicLog(ctx.session_dir / "music.csv")

@@ -148,9 +148,12 @@ class Launcher:
             t0_value = self.t0 = signals.start_clock(s.count_in)
             played = True
             write_json(session_dir / "session.json", self._session_info("running", t_start))
-            end_at = self.song.duration + s.tail if s.duration is None else s.duration
-            length = (f"{self.song.duration:.0f} s" if s.duration is None else
-                      f"{min(s.duration, self.song.duration):.0f} of {self.song.duration:.0f} s")
+            song_end = self.song.duration + s.tail
+            # --duration stops early; with --loop-video (the video goes on) it is the session's length
+            end_at = song_end if s.duration is None else (s.duration if s.loop_video else min(s.duration, song_end))
+            length = (f"{self.song.duration:.1f} s" if s.duration is None or end_at >= song_end and not s.loop_video
+                      else f"{end_at:.1f} s" if s.loop_video and end_at > song_end
+                      else f"{end_at:.1f} of {self.song.duration:.1f} s")
             self.say(f"playing {self.song.title} ({length}) after a {s.count_in:g} s count-in; "
                      f"session folder {session_dir}; p in the window or `kill -USR1 {os.getpid()}` pauses")
             reason, exit_code = self._supervise(t0_value, end_at, signals.end)
@@ -236,7 +239,8 @@ class Launcher:
                     why = self.errors.get(name) or _exit_text(proc.exitcode)
                     return f"{name} process died: {why}", 1
             if self.pauses.song_time(time.monotonic() - t0) >= end_at:
-                return ("song ended" if self.settings.duration is None else
+                return ("song ended" if self.settings.duration is None or end_at >= self.song.duration + self.settings.tail
+                        and not self.settings.loop_video else
                         f"--duration {self.settings.duration:g} s reached"), 0
             if self.inboxes:
                 self._drain_messages(wait=0.05)   # a pause request is acted on as it arrives

@@ -31,9 +31,13 @@ class CStderrLog:
     the player gets one clear notice instead, and the lines stay in stderr-<process>.log for a bug report.
     Python's own sys.stderr keeps the terminal (tracebacks still show). An empty log is removed at ``close``."""
 
+    _routed = False   # once per process: a second one would take the log for the terminal
+
     def __init__(self, path):
         self.path = path
         self.active = False
+        if CStderrLog._routed:
+            return
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             terminal = os.dup(2)
@@ -47,7 +51,7 @@ class CStderrLog:
         sys.stderr = os.fdopen(terminal, "w", buffering=1, encoding="utf-8", errors="replace")
         os.dup2(fd, 2)
         os.close(fd)
-        self.active = True
+        self.active = CStderrLog._routed = True
 
     def close(self) -> None:
         if not self.active:

@@ -212,7 +212,7 @@ def validate(s: Settings) -> None:
         if not 0.0 <= v <= 1.0:
             raise _bad(name, f"{name.replace('_', '-')} must be between 0 and 1, got {v}")
     if latency_ms(s.latency) is None and s.latency not in LATENCIES:
-        raise _bad("latency", f"latency must be low, high or milliseconds (e.g. 12), got {s.latency!r}")
+        raise _bad("latency", f"latency must be low, high or milliseconds from 1 to 1000 (e.g. 12), got {s.latency!r}")
     if s.tempo <= 0 or not 0.25 <= s.tempo <= 4.0:
         raise _bad("tempo", f"tempo must be a factor between 0.25 and 4 (1 plays the song as written), got {s.tempo}")
     if not -24 <= s.transpose <= 24:

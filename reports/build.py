@@ -101,6 +101,9 @@ def build_reports(session_dir: Path, settings, song) -> ReportSummary:
     def do_stats():
         state["stats"] = build_stats(data)
         files["stats.json"] = write_json(d / "stats.json", state["stats"])
+        ran_dry = underflow_warning(state["stats"])
+        if ran_dry:
+            data.warn(ran_dry)
 
     def do_pdf():
         state["pdf"] = write_pdf(d / "report.pdf", song=song, player=player, started=_date(session),
@@ -127,6 +130,24 @@ def build_reports(session_dir: Path, settings, song) -> ReportSummary:
     sc = state["score"]
     return ReportSummary(sc["total"] if sc else None, sc["rating"] if sc else "no score", files,
                          mail.scrub(state["status"], secret, settings.smtp.user), warnings)
+
+
+def underflow_warning(stats: dict) -> str | None:
+    """One line for the player when a speaker stream ran dry (clicks and gaps they heard), and what to do."""
+    procs = stats.get("processes", {}) if isinstance(stats, dict) else {}
+    counts = {}
+    for name, label in (("synth", "hand tone"), ("music", "backing")):
+        p = procs.get(name) or {}
+        if p.get("mode") != "device" and not p.get("device_lost"):
+            continue   # no speaker: a late clock thread is not something the player heard
+        n = max(p.get("underflows_flag") or 0, p.get("underflows_clock") or 0)
+        if n:
+            counts[label] = n
+    if not counts:
+        return None
+    what = ", ".join(f"{label} {n}" for label, n in counts.items())
+    return (f"the speaker ran dry ({what} underflows: clicks or gaps): try --latency high, a larger --block, "
+            "or fewer programs running")
 
 
 def _song_from(session: dict, data: SessionData):

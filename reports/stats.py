@@ -27,8 +27,8 @@ def build_stats(data: SessionData) -> dict:
                "frame_ms_p95": out["vision"].get("total_ms_p95"), "latency_ms_p50": latency.get("p50"),
                "latency_ms_p95": latency.get("p95"), "latency_ms_p99": latency.get("p99"),
                "latency_not_measured": latency.get("not_measured"),
-               "underflows_flag": out["synth"].get("underflows_flag"),
-               "underflows_clock": out["synth"].get("underflows_clock"),
+               # every speaker stream: the hand tone's and the backing's (each is in "processes")
+               "underflows_flag": _total(out, "underflows_flag"), "underflows_clock": _total(out, "underflows_clock"),
                "dropped_frames": out["vision"].get("dropped_frames"),
                "missing": [n for n in names if out[n]["missing"]]}
     return {"summary": summary, "processes": out}
@@ -38,6 +38,12 @@ def build_stats(data: SessionData) -> dict:
 # callback, real-time scheduling, and a speaker that went away mid-session
 AUDIO_OUT_KEYS = ("mode", "device", "block", "latency_setting", "requested_latency_ms", "output_latency_ms",
                   "underflows_flag", "underflows_clock", "late_ms_max", "realtime", "device_lost")
+
+
+def _total(out: dict, key: str):
+    """Sum of a count over the synth and music processes (None when neither has it)."""
+    values = [out[n].get(key) for n in ("synth", "music") if n in out and out[n].get(key) is not None]
+    return sum(values) if values else None
 
 
 def _process(data: SessionData, name: str, child: dict) -> dict:
