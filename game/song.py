@@ -161,6 +161,9 @@ def resolve(name_or_path: str, songs_dir: str = "") -> Path:
     p = Path(name_or_path).expanduser()
     if p.suffix and p.is_file():
         return p
+    if p.is_file() and p.suffix.lower() not in FORMATS:
+        raise SongError(f"{name_or_path}: not a song file handtone reads: give a .toml, UltraStar .txt or MIDI "
+                        ".mid/.kar file")
     for path in song_files(SONG_DIR, recursive=False):
         if path.stem == name_or_path:
             return path
