@@ -1,13 +1,14 @@
 """The microphone: records the input device to recording.wav as the session goes (SIGKILL-safe), plus levels.csv.
 
 The input stream is opened and started before ready, and ready waits for its first data (the Pulse monitor takes
-~2 s): the recording then runs from before t0. The session time of its first sample is t_first_sample in
-stats-recorder.json, written as soon as t0 is known (so a killed recorder still tells where its WAV starts) and again
-at the end. It is the smallest "time of the callback - samples received up to the end of its block / rate" over the
-first 10 s: PortAudio's input_buffer_adc_time through ALSA's pulse plugin started 0.5 s early here and drifted
-towards the truth, so it is not used.
+~2 s): the recording then runs from before t0. Where it sits on the session clock is audio/sampleclock.py's fit of
+the callbacks' times: sample k was captured at
+t_first_sample + k / (rate * (1 + rate_ppm / 1e6)) (the device's clock is not the computer's). Both are in
+stats-recorder.json as soon as t0 is known, again every STATS_S while recording (so a killed recorder still tells
+where its WAV sits, by a fit of all but its last seconds) and at the end.
 
-The callback only copies into a preallocated ring; a writer thread appends to the WAV and computes levels.
+The callback only copies the samples and its timing into preallocated rings; a writer thread appends to the WAV,
+refits the timeline and computes levels (their times by the latest fit).
 A pause (game/pause.py) does not stop it: the microphone records the room, on the session clock, and the pauses in
 session.json say which stretches of the recording were paused.
 Files: recording.wav (mono int16), levels.csv (t, rms_dbfs per ~50 ms), stats-recorder.json (also the
@@ -22,6 +23,7 @@ import time
 
 import numpy as np
 
+from audio import sampleclock
 from audio.wavfile import WavWriter
 from game.logfiles import LEVEL_COLUMNS
 
@@ -31,13 +33,26 @@ RING_S = 30.0
 DRAIN_S = 0.05
 LEVEL_S = 0.05
 VANISH_S = 1.0               # no input callback for this long mid-session: the microphone went away
-INPUT_BLOCK = 1024           # frames per input callback at least (21 ms at 48 kHz)
+INPUT_BLOCK = 251            # frames per input callback: odd on purpose (see input_block)
+STATS_S = 2.0                # a provisional timeline is written this often while recording
+FIT_S = 2.0                  # the writer refits at most this often, and spends at most FIT_SHARE of its time on it
+FIT_SHARE = 0.02
 
 
 def input_block(settings) -> int:
-    """Frames per input callback: the recording has no latency to keep small, so bigger blocks than the synth's
-    (at 128 frames the callbacks alone cost a tenth of a core the synth and the detector need)."""
-    return max(int(settings.block), INPUT_BLOCK)
+    """Frames per input callback, whatever the session's block: INPUT_BLOCK, 251 (5.2 ms at 48 kHz).
+
+    Why odd: the timeline (audio/sampleclock.py) is the lower envelope of the callbacks' times, and a block only
+    arrives once the server's chunk holding its last sample does. Servers cut their chunks on a grid of a power of
+    two (or 10 ms): with a block on the same grid every block ends at the same place in its chunk, at a distance
+    from the chunk's end fixed by how the streams happened to start, and the envelope carries it. On the null sink
+    the envelope's level against what the recording holds varied by 18 ms between runs with 1024-frame blocks,
+    3.2 ms with 256 and 2.5 ms with 128; with 250 (not on the grid: block ends sweep through every place in the
+    chunks, and the envelope's floor is the block that ends where a chunk does) by 0.21 ms over 5 runs.
+    Why this size: the recording has no latency to keep small; at 251 frames the recorder took 1.5% of a core
+    here, 1.1% at 1024 and 2.6% at 128."""
+    del settings
+    return INPUT_BLOCK
 
 
 class Recorder:
@@ -52,7 +67,10 @@ class Recorder:
         self.read = 0                # samples drained (writer only)
         self.overflows = 0           # PortAudio input-overflow flags
         self.lost = 0                # samples lost because the writer fell a whole ring behind
-        self.first_adc = None        # monotonic time of the first sample
+        self.times = sampleclock.CallbackTimes()                  # the callback's timing (written there only)
+        self.time_store = sampleclock.TimeStore(self.rate, self.block)   # ... all of it, kept by the writer
+        self.timeline: sampleclock.Timeline | None = None          # the latest fit (monotonic clock)
+        self._next_fit = 0.0
         self.last_call = 0.0         # monotonic time of the latest callback (the lost-device watchdog)
         self.device_lost = None      # {"device", "at_s"} when the microphone went away mid-session
         self._closer = None
@@ -68,20 +86,14 @@ class Recorder:
         self._level_len = int(LEVEL_S * self.rate)
         self._overflow_bit = 0
         self._continue = 0
-        self._estimate_until = 10 * self.rate
 
     # ---- real time ----------------------------------------------------------------------------------------
     def _callback(self, in_data, frame_count, time_info, status):
-        self.last_call = time.monotonic()
+        now = self.last_call = time.monotonic()
         if self.device_lost is not None:
             return None, self._continue
         if status & self._overflow_bit:
             self.overflows += 1
-        if self.written < self._estimate_until:
-            # the block's last sample was captured before now: an upper bound on when sample 0 was captured
-            est = time.monotonic() - (self.written + frame_count) / self.rate
-            if self.first_adc is None or est < self.first_adc:
-                self.first_adc = est
         data = np.frombuffer(in_data, dtype=np.int16)  # a view on PyAudio's bytes, no copy
         i = self.written % self.cap
         n = data.shape[0]
@@ -92,6 +104,7 @@ class Recorder:
             self.ring[i:] = data[:k]
             self.ring[:n - k] = data[k:]
         self.written += n
+        self.times.add(now, self.written)
         return None, self._continue
 
     # ---- set-up -------------------------------------------------------------------------------------------
@@ -126,7 +139,29 @@ class Recorder:
         return True
 
     # ---- writer -------------------------------------------------------------------------------------------
+    def refit(self) -> sampleclock.Timeline | None:
+        """Fit the timeline to every callback so far (the writer thread, or the one thread left at the end)."""
+        self._take_times()
+        cols = self.time_store.arrays()
+        if cols["t"].size:
+            self.timeline = sampleclock.fit(cols["t"], cols["n"], self.rate)
+        return self.timeline
+
+    def _refit_now_and_then(self) -> None:
+        now = time.monotonic()
+        if self.timeline is None or now >= self._next_fit:
+            self.refit()
+            spent = time.monotonic() - now
+            self._next_fit = now + max(FIT_S, spent / FIT_SHARE)
+        else:
+            self._take_times()
+
+    def _take_times(self) -> None:
+        line = self.timeline
+        self.time_store.take(self.times, 0.0 if line is None else line.slope)
+
     def drain(self) -> None:
+        self._refit_now_and_then()
         written = self.written
         if written - self.read > self.cap:
             self.lost += written - self.read - self.cap
@@ -156,9 +191,9 @@ class Recorder:
                 self._level_start += self._level_n
                 self._level_acc, self._level_n = 0.0, 0
         t0 = self.ctx.t0
-        if t0 is not None and self.levels is not None:
+        if t0 is not None and self.levels is not None and self.timeline is not None:
             for start, db in self._pending_levels:
-                self.levels.write((round(self.first_adc + start / self.rate - t0, 4), round(db, 2)))
+                self.levels.write((round(self.timeline.time_of(start) - t0, 4), round(db, 2)))
             self._pending_levels.clear()
             self.levels.flush()
 
@@ -170,9 +205,9 @@ class Recorder:
         stream is then closed on a thread of its own (PortAudio may take a while with a device that is gone)."""
         if self.device_lost is None and self.stream is not None and self.written and \
                 time.monotonic() - self.last_call > VANISH_S:
-            t0 = self.ctx.t0
+            t0, line = self.ctx.t0, self.timeline
             self.device_lost = {"device": self.device,
-                         "at_s": None if t0 is None else round(self.first_adc + self.written / self.rate - t0, 3)}
+                                "at_s": None if t0 is None or line is None else round(line.time_of(self.written) - t0, 3)}
             from audio.output import _close_quietly
             stream, self.stream = self.stream, None
             self._closer = threading.Thread(target=_close_quietly, args=(stream,), name="close-lost", daemon=True)
@@ -189,11 +224,10 @@ class Recorder:
         self.stream = self.pa = None
 
     def stats(self) -> dict:
-        t0 = self.ctx.t0
-        first = None if (t0 is None or self.first_adc is None) else round(self.first_adc - t0, 6)
+        t0, line = self.ctx.t0, self.timeline
+        timing = {"t_first_sample": None, "rate_ppm": None} if t0 is None or line is None else line.stats(t0)
         return {"device": self.device, "device_lost": self.device_lost, "recording": self.wav is not None,
-                "t_first_sample": first,
-                "seconds": round(self.read / self.rate, 3), "sample_rate": self.rate,
+                **timing, "seconds": round(self.read / self.rate, 3), "sample_rate": self.rate,
                 "overflows": self.overflows, "lost_samples": self.lost} | self.mic_delay
 
 
@@ -219,10 +253,19 @@ def run(ctx) -> None:
             writer = threading.Thread(target=rec.writer_loop, name="recorder-writer", daemon=True)
             writer.start()
         t0 = ctx.wait_go()
-        if t0 is not None and ok:
+        recording = t0 is not None and ok
+        if recording:
             rec.levels = CsvLog(ctx.session_dir / "levels.csv", LEVEL_COLUMNS)
+            before, rec._next_fit = rec.timeline, 0.0      # the writer refits at its next drain (50 ms), so the
+            wait_fit = time.monotonic() + 1.0              # first value written has every call so far
+            while rec.timeline is before and time.monotonic() < wait_fit and not ctx.stopped.is_set():
+                time.sleep(0.01)
             ctx.write_stats(rec.stats() | {"status": "recording"})
+        next_stats = time.monotonic() + STATS_S
         while not ctx.stopped.wait(0.1):
+            if recording and time.monotonic() >= next_stats:
+                ctx.write_stats(rec.stats() | {"status": "recording"})
+                next_stats += STATS_S
             if ok and rec.gone():
                 at = rec.device_lost["at_s"]
                 ctx.leave(f"microphone {rec.device!r} went away{'' if at is None else f' at {at:.1f} s'}: "
@@ -238,6 +281,7 @@ def run(ctx) -> None:
                 try:
                     if ctx.drain_error is None:
                         rec.drain()
+                    rec.refit()
                 finally:
                     rec.wav.close()
                     if rec.levels is not None:

@@ -1,21 +1,22 @@
 """Measures the speaker-to-microphone delay (`python main.py calibrate-audio`): beeps out, the recording back in.
 
-Why: recording.wav is placed on the session clock by the recorder's t_first_sample, but a sound played at session
-time t is not placed at t: the speaker's and the microphone's buffering past what PortAudio reports, the air, and the
-way the recorder's timeline is anchored (its earliest-looking block) all move it. The reports take that delay off.
+Why: recording.wav is placed on the session clock by the recorder's timeline (audio/sampleclock.py: sample k at
+t_first_sample + k / (rate * (1 + rate_ppm / 1e6))), but a sound played at session time t is not placed at t: the
+speaker's and the microphone's buffering past what PortAudio reports, and the air, move it. The reports take that
+delay off.
 
 So that the delay is exactly the correction a session needs, both ends are the session's own code: the beeps are
 played by audio/output.py's OutputRunner (each beep starts at the first sample of a block, so its time is that
 block's output_buffer_dac_time put on the session clock, as the synth's blocks are) and recorded by
-audio/recorder.py's Recorder (its t_first_sample rule), for at least the recorder's estimation window (10 s), with
-a count-in before t0 and the speaker playing before the recorder starts, as in a session.
+audio/recorder.py's Recorder with its writer thread (the same timeline fit), with a count-in before t0 and the
+speaker playing before the recorder starts, as in a session.
 delay = where the recording's timeline places a beep - the beep's DAC time (negative: placed before it was played).
 
 Beeps are found by cross-correlating the recording with the known chirp: the envelope of the correlation (the chirp's
 analytic signal, so the speaker's or microphone's polarity and phase do not matter) peaks where the beep starts;
 a parabola through the peak gives a fraction of a sample. A beep counts as heard when that peak stands
-MIN_PROMINENCE times above the correlation's RMS elsewhere in its search window. The delays are fitted with a line
-(see judge: the recording's clock drifts against the session's) and the line's value at session time 0 is saved.
+MIN_PROMINENCE times above the correlation's RMS elsewhere in its search window. The heard beeps' median delay is
+saved, once they agree with a line through them (see judge).
 """
 from __future__ import annotations
 
@@ -135,17 +136,19 @@ def locate(x: np.ndarray, template: np.ndarray) -> tuple[float, float]:
     return k + frac, prominence
 
 
-def find_beeps(recording: np.ndarray, rate: int, t_first: float, dac_times: list[float]) -> list[Beep]:
-    """Each played beep looked for in the recording, whose sample k the timeline places at t_first + k / rate."""
-    template = beep(rate)
+def find_beeps(recording: np.ndarray, line, dac_times: list[float]) -> list[Beep]:
+    """Each played beep looked for in the recording, whose sample k the recorder's timeline ``line`` (a
+    sampleclock.Timeline on the session clock, as the reports read it) places at line.time_of(k)."""
+    template = beep(line.rate)
+    spr = line.samples_per_s
     out = []
     for t in dac_times:
-        lo = int(math.floor((t + SEARCH_S[0] - t_first) * rate))
-        hi = int(math.ceil((t + SEARCH_S[1] - t_first) * rate)) + template.size
+        lo = int(math.floor((t + SEARCH_S[0] - line.t_first) * spr))
+        hi = int(math.ceil((t + SEARCH_S[1] - line.t_first) * spr)) + template.size
         lo, hi = max(lo, 0), min(hi, recording.size)
         pos, prominence = locate(recording[lo:hi], template) if hi > lo else (math.nan, 0.0)
         heard = math.isfinite(pos) and prominence >= MIN_PROMINENCE
-        out.append(Beep(t, t_first + (lo + pos) / rate if heard else None, prominence))
+        out.append(Beep(t, line.time_of(lo + pos) if heard else None, prominence))
     return out
 
 
@@ -153,8 +156,10 @@ def find_beeps(recording: np.ndarray, rate: int, t_first: float, dac_times: list
 class Result:
     beeps: list[Beep]
     t_first_s: float = math.nan   # the recorder's t_first_sample in this run (session seconds)
-    delay_ms: float = math.nan    # judge() sets these: the delay line at session time 0 (what is saved),
-    drift_ppm: float = math.nan   # its slope (input clock against output clock, as the timelines see them),
+    rate_ppm: float = math.nan    # ... and its clock against the session's
+    timeline: dict = field(default_factory=dict)   # ... and how its fit went (stats-recorder.json "timeline")
+    delay_ms: float = math.nan    # judge() sets these: the beeps' median delay (what is saved),
+    drift_ppm: float = math.nan   # its slope (what is left of the input's clock against the output's),
     median_ms: float = math.nan   # the heard beeps' median delay, their spread (max - min),
     spread_ms: float = math.nan   # and the largest distance of a beep from the line
     residual_ms: float = math.nan
@@ -168,6 +173,7 @@ class Result:
         """What is saved with the delay."""
         return {"median_ms": round(self.median_ms, 3), "spread_ms": round(self.spread_ms, 3),
                 "drift_ppm": round(self.drift_ppm, 1), "t_first_s": round(self.t_first_s, 6),
+                "rate_ppm": round(self.rate_ppm, 2), "timeline": self.timeline,
                 "beeps": [[round(b.dac_s, 4), None if b.delay_ms is None else round(b.delay_ms, 3)]
                           for b in self.beeps],
                 "input_latency_ms": self.input_latency_ms, "output_latency_ms": self.output_latency_ms}
@@ -180,13 +186,13 @@ class Result:
 
 
 def judge(beeps: list[Beep]) -> tuple[float, float, float, float]:
-    """(delay ms at session time 0, drift ppm, median ms, largest residual ms) of the heard beeps, or RoundTripError
-    when too few were heard or they disagree.
-
-    Why a line and not just the median: the recording's timeline counts samples at the nominal rate, and a sound
-    card's clock is not the computer's (PulseAudio's null sink ran 60-750 ppm fast here), so the delay grows along
-    the recording. A session's WAVs start at session time 0 and share that stretch when input and output share a
-    clock, so the correction a session needs is the line's value at 0; the beeps must agree with the line."""
+    """(delay ms, drift ppm, median ms, largest residual ms) of the heard beeps, or RoundTripError when too few
+    were heard or they disagree. The delay is the median: the recorder's timeline takes the input's clock error out
+    (rate_ppm), so the delay does not grow along a session (before, with the nominal rate, it drifted 650-750 ppm on
+    the null sink and the line's value at session time 0 was saved). The line through the beeps is still fitted:
+    each beep must lie within AGREE_MS of it, and its slope, what is left of the clocks' difference (-5..+72 ppm
+    over 4 runs here: the fit's and the DAC times' jitter over 6 s), is reported. Measured on the null sink, the
+    line's value at 0 spread 0.25 ms over 4 runs, the median 0.05 ms."""
     heard = [b for b in beeps if b.delay_ms is not None]
     if not heard:
         raise RoundTripError(NO_BEEPS)
@@ -201,7 +207,8 @@ def judge(beeps: list[Beep]) -> tuple[float, float, float, float]:
     if residual > AGREE_MS:
         raise RoundTripError(f"the beeps disagree ({d.min():.1f} to {d.max():.1f} ms): keep the room quiet "
                              "and the devices still, and run it again")
-    return float(at_zero), float(slope * 1000.0), float(np.median(d)), residual
+    median = float(np.median(d))
+    return median, float(slope * 1000.0), median, residual
 
 
 class _Messages(list):
@@ -225,6 +232,7 @@ def record_beeps(settings, count: int, say=lambda text: None) -> Result:
     through."""
     from audio.output import OutputRunner
     from audio.recorder import Recorder
+    from audio.sampleclock import Timeline
     from audio.wavfile import read_wav
     times = beep_times(count)
     with tempfile.TemporaryDirectory(prefix="handtone-calibrate-") as folder:
@@ -234,6 +242,7 @@ def record_beeps(settings, count: int, say=lambda text: None) -> Result:
         source = BeepSource(int(settings.sample_rate), int(settings.block), times)
         runner = OutputRunner(ctx, source, f"{folder}/beeps.wav", rows.append)
         input_latency = None
+        writer = None
         try:
             # the speaker first: a sound server sets its buffering by the streams it plays (PulseAudio's null sink
             # renders ahead by the smallest latency asked for), so the recorder's timeline must be set while the
@@ -246,32 +255,39 @@ def record_beeps(settings, count: int, say=lambda text: None) -> Result:
                 raise RoundTripError(f"no microphone to hear the beeps ({rec.reason}): choose one with "
                                      "--input-device (python main.py devices lists them)")
             input_latency = float(rec.stream.get_input_latency())
-            lasts = settings.count_in + max(times[-1] + SEARCH_S[1], (rec._estimate_until - rec.written) / rec.rate)
-            say(f"playing {count} beeps on {runner.device!r}, recording {rec.device!r} (about {lasts:.0f} s)")
+            writer = threading.Thread(target=rec.writer_loop, name="recorder-writer", daemon=True)
+            writer.start()                                # as in a session: WAV, callback times and fits
+            end_s = times[-1] + SEARCH_S[1] + BEEP_S + 0.2
+            say(f"playing {count} beeps on {runner.device!r}, recording {rec.device!r} "
+                f"(about {settings.count_in + end_s:.0f} s)")
             t0 = time.monotonic() + settings.count_in     # as a session: the recorder runs a count-in before t0
             ctx.t0 = ctx.link.t0.value = t0
             runner.start(t0)
-            # the recorder's timeline is its minimum over the first 10 s of samples: wait for all of them, as a
-            # session's recorder does, so the calibration sees the same timeline a session will
-            end = t0 + times[-1] + SEARCH_S[1] + BEEP_S + 0.2
-            while time.monotonic() < end or rec.written < rec._estimate_until:
+            while time.monotonic() < t0 + end_s:
                 time.sleep(0.05)
         finally:
             ctx.stopped.set()
+            if writer is not None:
+                writer.join(2.0)
             runner.finish()
             rec.close()
             if rec.wav is not None:
                 rec.drain()
                 rec.wav.close()
-        t_first = rec.first_adc - t0
+        fitted = rec.refit()
+        if fitted is None:
+            raise RoundTripError("the microphone gave no data: run it again")
+        recorder_stats = fitted.stats(t0)
+        line = Timeline.from_stats(recorder_stats, fitted.rate)      # exactly as the reports read it
         rate, recording = read_wav(rec.wav.path)
         played = np.concatenate(rows) if rows else np.zeros((0, 2))
         dac = [float(r[0]) for r in played if r[1] >= 0]
     if len(dac) < count:
         raise RoundTripError(f"the speaker played {len(dac)} of {count} beeps: run it again")
-    beeps = find_beeps(recording.astype(np.float64), rate, t_first, dac)
+    beeps = find_beeps(recording.astype(np.float64), line, dac)
     notices = [m[2] for m in ctx.link.messages if m[0] == "notice"]
-    return Result(beeps, t_first, input_device=rec.device, output_device=runner.device,
+    return Result(beeps, line.t_first, line.ppm, recorder_stats["timeline"], input_device=rec.device,
+                  output_device=runner.device,
                   input_latency_ms=None if input_latency is None else round(1000 * input_latency, 2),
                   output_latency_ms=round(1000 * runner.latency, 2), notices=notices)
 
@@ -306,9 +322,9 @@ def run_command(settings, beeps: int, say=print) -> int:
         result.judge()
     except RoundTripError as e:
         return fail(str(e), 1)
-    say(f"delay {result.delay_ms:+.2f} ms (median {result.median_ms:+.2f} ms, spread {result.spread_ms:.2f} ms over "
-        f"{sum(b.delay_ms is not None for b in result.beeps)} beeps; the delay drifts {result.drift_ppm:+.0f} ppm "
-        f"along the recording, so the figure saved is the line through them at the session's start)")
+    say(f"delay {result.delay_ms:+.2f} ms (the median of {sum(b.delay_ms is not None for b in result.beeps)} beeps, "
+        f"spread {result.spread_ms:.2f} ms, {result.drift_ppm:+.0f} ppm along the recording; the microphone's clock "
+        f"ran {result.rate_ppm:+.0f} ppm off the computer's, which the recorder's timeline takes out)")
     path = delaystore.save(settings, result.input_device, result.output_device, result.delay_ms, **result.details())
     say(f"saved for {result.input_device!r} -> {result.output_device!r} in {path}: sessions with these devices "
         "align recording.wav by it (--mic-delay overrides)")

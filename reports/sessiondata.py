@@ -10,10 +10,22 @@ import json
 import math
 from pathlib import Path
 
+from typing import NamedTuple
+
 import numpy as np
 
+from audio.sampleclock import Timeline
 from audio.wavfile import read_wav_checked
 from game.pause import spans_from
+
+
+class PlacedRecording(NamedTuple):
+    """recording.wav on the session clock: sample k sounds at start + k / samples_per_s."""
+    samples: np.ndarray
+    rate: int                 # the file's nominal rate
+    start: float              # session time of sample 0, the microphone delay taken off
+    delay_ms: float           # that delay
+    samples_per_s: float      # the microphone's real rate on the session clock (rate * (1 + rate_ppm / 1e6))
 
 
 class SessionData:
@@ -114,26 +126,26 @@ class SessionData:
             self.warn(f"{name}: {note}")
         return samples, rate
 
-    def recording(self) -> tuple[np.ndarray, int, float, float] | None:
-        """recording.wav on the session clock: (samples, rate, session time to place its first sample at, the
-        microphone delay in ms taken off), or None when there is none (the recorder told the player why).
+    def recording(self) -> PlacedRecording | None:
+        """recording.wav on the session clock, or None when there is none (the recorder told the player why).
 
-        The recorder's t_first_sample is where its own timeline puts the first sample; a sound played at session
-        time t is heard on that timeline mic_delay_ms later (calibrate-audio, or --mic-delay; stats-recorder.json
-        says which), so the recording is moved earlier by that much: what was played at t lands at t."""
+        The recorder's timeline (audio/sampleclock.py: t_first_sample, rate_ppm) says when sample k was captured;
+        a sound played at session time t is heard on that timeline mic_delay_ms later (calibrate-audio, or
+        --mic-delay; stats-recorder.json says which), so the recording is moved earlier by that much: what was
+        played at t lands at t. Every reader places the recording by this, sample by sample."""
         if not (self.dir / "recording.wav").exists():
             return None
         got = self.wav("recording.wav")
         if got is None:
             return None
         stats = self.json("stats-recorder.json", "the recorder left no timing: recording.wav cannot be placed")
-        first = stats.get("t_first_sample")
-        if not isinstance(first, (int, float)):
+        line = Timeline.from_stats(stats, got[1])
+        if line is None:
             self.warn("recording.wav not placed in time: stats-recorder.json has no t_first_sample")
             return None
         delay = stats.get("mic_delay_ms")
         delay = float(delay) if isinstance(delay, (int, float)) and math.isfinite(delay) else 0.0
-        return got[0], got[1], float(first) - delay / 1000.0, delay
+        return PlacedRecording(got[0], got[1], line.t_first - delay / 1000.0, delay, line.samples_per_s)
 
 
 def _num(text: str) -> float:
