@@ -82,6 +82,7 @@ class OutputRunner:
         self.last_call = 0.0        # monotonic time of the latest callback (the lost-device watchdog)
         self.lost = None            # {"device", "at_s"} when the speaker went away mid-session
         self._closer = None
+        self._rate_fit = [0.0, 0.0, 0.0, 0.0, 0.0]   # n, sum x, sum y, sum xx, sum xy (see wav_rate_ppm)
         self.calls_timed = 0
         self.calls_bunched = 0      # calls within a quarter block of the one before
         self._last_t_call = None
@@ -283,9 +284,18 @@ class OutputRunner:
         is later than where the WAV has got to (after a stall, a resync, or clock-mode catch-up) is preceded by
         silence for the gap, so the reports can place the file by its start time alone."""
         start = 0
+        fit = self._rate_fit if self.mode == "device" else None
         for k in range(len(t_dac)):
             due = int(round((float(t_dac[k]) - self.wav_t_start) * self.rate))
             gap = due - (self.wav_frames + (k - start) * self.block)
+            if fit is not None:   # (WAV position, DAC time) of each block the speaker played, for wav_rate_ppm
+                x = float(self.wav_frames + (k - start) * self.block + (gap if gap > self._gap_slack else 0))
+                y = float(t_dac[k]) - self.wav_t_start
+                fit[0] += 1.0
+                fit[1] += x
+                fit[2] += y
+                fit[3] += x * x
+                fit[4] += x * y
             if gap > self._gap_slack:
                 if k > start:
                     self.wav.write(blocks[start:k].reshape(-1))
@@ -298,6 +308,21 @@ class OutputRunner:
         if start < len(t_dac):
             self.wav.write(blocks[start:].reshape(-1))
             self.wav_frames += (len(t_dac) - start) * self.block
+
+    def wav_rate_ppm(self) -> float | None:
+        """How much faster than nominal the speaker's clock ran against the session clock (parts per million), from
+        a least-squares line through each played block's (WAV position, DAC time): the sound card's crystal is not
+        the machine's (the null sink ran 400-700 ppm fast here). The reports place the WAV's samples at
+        wav_t_start + k / (rate * (1 + ppm / 1e6)), as they place the recording by its own fitted rate. None when
+        fewer than 5 s were played on the device."""
+        n, sx, sy, sxx, sxy = self._rate_fit
+        den = n * sxx - sx * sx
+        if n < 2 or den <= 0 or sx / n < 2.5 * self.rate:
+            return None
+        slope = (n * sxy - sx * sy) / den          # seconds per sample
+        if slope <= 0:
+            return None
+        return round((1.0 / (slope * self.rate) - 1.0) * 1e6, 1)
 
     def _check_clock(self, meta, first_block: int) -> None:
         """Frames delivered vs the wall clock, at each call: a call later than the on-time pace by more than the
@@ -340,7 +365,7 @@ class OutputRunner:
                 "underflows": max(self.underflows_flag, self.underflows_clock), "ring_overruns": self.overruns,
                 "late_ms_max": round(1000 * self.late_max / self.rate, 2), "device_lost": self.lost,
                 "bunched_share": round(self.calls_bunched / self.calls_timed, 3) if self.calls_timed else None,
-                "wav_t_start": self.wav_t_start, "wav_gaps_s": round(self.gaps_s, 3), "sample_rate": self.rate}
+                "wav_t_start": self.wav_t_start, "wav_rate_ppm": self.wav_rate_ppm(), "wav_gaps_s": round(self.gaps_s, 3), "sample_rate": self.rate}
 
 
 def play_until_stopped(ctx, runner: OutputRunner, log, extra_stats) -> None:
