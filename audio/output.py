@@ -11,6 +11,7 @@ against the wall clock (a deficit growing by more than a block: flags alone miss
 """
 from __future__ import annotations
 
+import gc
 import math
 import sys
 import threading
@@ -117,6 +118,11 @@ class OutputRunner:
                     started = e
         if stream is not None and rt["realtime"]:
             rt["process_threads"] = raise_process_threads()   # so a thread of ours holding the GIL is not preempted
+        # Python's cyclic garbage collector runs in whichever thread allocates past its threshold, the callback too;
+        # a full pass over every module and array object loaded so far takes milliseconds. Frozen, those objects are
+        # never scanned again, and a pass only looks at the few made since.
+        gc.collect()
+        gc.freeze()
         self.realtime = rt
         if stream is None:
             self.reason = info
