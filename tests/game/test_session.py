@@ -111,6 +111,21 @@ def test_duration_stops_early(pulse, tmp_path, clean_shm):
     assert 3.5 <= info["duration_s"] <= 4.5
 
 
+def test_duration_never_outlasts_the_song_but_sets_a_looped_videos_length(pulse, tmp_path, clean_shm):
+    """--duration only stops early: a session ends with its song; with --loop-video it is the session's length."""
+    song = tmp_path / "tiny.toml"
+    song.write_text('title = "Tiny"\nbpm = 120\nlead_in_beats = 2\nlines = ["C4 E4 G4"]\n', encoding="utf-8")
+    proc = run_app("demo", "--no-window", "--out", tmp_path / "a", "--song", song, "--duration", "30", timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    info = assert_reports(only_session(tmp_path / "a"))
+    assert info["stop_reason"] == "song ended" and info["duration_s"] < 5, info
+    proc = run_app("demo", "--no-window", "--out", tmp_path / "b", "--song", song, "--duration", "6",
+                   "--loop-video", timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    info = assert_reports(only_session(tmp_path / "b"))
+    assert info["stop_reason"] == "--duration 6 s reached" and 5.5 <= info["duration_s"] <= 6.5, info
+
+
 @pytest.mark.parametrize("sig,reason", [(signal.SIGINT, "stopped (Ctrl-C)"), (signal.SIGTERM, "stopped (SIGTERM)")])
 def test_signals_to_the_launcher_stop_cleanly(pulse, tmp_path, clean_shm, sig, reason):
     run = Running(tmp_path, "demo", "--no-window")
