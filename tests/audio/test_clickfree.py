@@ -13,13 +13,12 @@ volume jumps and flicker, and pitch snapping off / to the song's scale / chromat
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import pytest
 
 from audio.synth import HARMONICS, NORM, VOLUME_SMOOTH_MS, Voice
-from game.handstate import HAND, HAND_FIELDS, create_hand, create_voice
+from game.handstate import HAND, HAND_FIELDS
 from game.pitchmap import PitchMap
 from game.settings import Settings
 from game.song import load
@@ -28,15 +27,6 @@ BASE = Settings()
 SONG = load(BASE.song)
 MARGIN = 1.02          # float32 output and rounding; the bound itself is exact for the waveform
 SLOPE = sum(k * h for k, h in enumerate(HARMONICS, 1)) * NORM   # max |dw/dphase| of the normalised waveform
-
-
-@pytest.fixture
-def records():
-    tag = f"test-click-{os.getpid()}"
-    hand, voice = create_hand(f"{tag}-hand"), create_voice(f"{tag}-voice")
-    yield hand, voice
-    hand.close()
-    voice.close()
 
 
 class ScriptedHand:
@@ -84,9 +74,9 @@ def script(pm: PitchMap, seed: int = 1):
     return steps
 
 
-def play(settings, records, steps):
+def play(settings, hand_voice, steps):
     """Output samples and, per sample, the largest step the waveform and envelope allow there."""
-    hand_rec, voice_rec = records
+    hand_rec, voice_rec = hand_voice
     pm = PitchMap.for_song(SONG, settings)
     voice = Voice(settings, pm, hand_rec, voice_rec, song=SONG)
     hand = ScriptedHand(hand_rec)
@@ -131,16 +121,16 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_no_clicks(records, case):
+def test_no_clicks(hand_voice, case):
     settings = BASE.replace(**CASES[case])
-    x, bound = play(settings, records, script(PitchMap.for_song(SONG, settings)))
+    x, bound = play(settings, hand_voice, script(PitchMap.for_song(SONG, settings)))
     assert np.abs(x).max() > 0.5 * settings.synth_volume, "the script must play loud"
     assert_no_click(x, bound, case)
 
 
-def test_the_check_catches_clicks(records):
+def test_the_check_catches_clicks(hand_voice):
     """The same check on the played tone with one discontinuity put in: a phase jump, a cut, a volume jump."""
-    x, bound = play(BASE, records, script(PitchMap.for_song(SONG, BASE)))
+    x, bound = play(BASE, hand_voice, script(PitchMap.for_song(SONG, BASE)))
     loud = np.flatnonzero(np.abs(x) > 0.4 * BASE.synth_volume)
     i = int(loud[loud.size // 2])
     cut = x.copy()

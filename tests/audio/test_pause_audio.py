@@ -10,7 +10,7 @@ import pytest
 
 from audio.music import Backing
 from audio.synth import Voice
-from game.handstate import HAND, HAND_FIELDS, create_hand, create_voice
+from game.handstate import HAND, HAND_FIELDS
 from game.pause import PauseControl, SongClock, lead_s
 from game.pitchmap import PitchMap
 from game.settings import Settings
@@ -89,15 +89,6 @@ def put_hand(hand, frame, area=0.05):
     v = np.zeros(len(HAND_FIELDS))
     v[HAND["present"]], v[HAND["area"]], v[HAND["frame_index"]] = 1.0, area, frame
     hand.write(v)
-
-
-@pytest.fixture
-def hand_voice():
-    tag = f"test-pvoice-{os.getpid()}"
-    hand, voice = create_hand(f"{tag}-hand"), create_voice(f"{tag}-voice")
-    yield hand, voice
-    hand.close()
-    voice.close()
 
 
 def test_the_hand_tone_is_silent_while_paused_and_plays_in_the_count_in(pause, hand_voice):
