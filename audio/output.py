@@ -4,10 +4,12 @@ Why one runner: both output children need the same real-time plumbing. The audio
 one block (the source computes it into preallocated arrays and fills its log row), copies block and row into
 preallocated rings and returns; a drain thread turns the rings into the WAV (exactly what was played), the CSV
 rows and the underflow counts. Without a speaker (none listed, or it fails to open or to run) a plain thread calls
-the same source once per block period with t_dac = now + one block, so the files are made anyway.
+the same source once per block period with t_dac = now + one block, so the files are made anyway; a speaker that
+stops calling for a second mid-session (unplugged) is closed and the clock thread takes over.
 
 Underflows are counted two ways (DESIGN.md section 3): PortAudio's output-underflow flag, and frames delivered
-against the wall clock (a deficit growing by more than a block: flags alone missed a 2 s stall).
+against the wall clock (a call later than the stream's buffer behind its pace: flags alone missed a 2 s stall).
+The WAV's pace against the session clock (wav_rate_ppm, from the DAC times) goes into the stats for the reports.
 """
 from __future__ import annotations
 
@@ -288,7 +290,7 @@ class OutputRunner:
     def _write_on_clock(self, blocks, t_dac) -> None:
         """Append blocks so that sample k of the WAV always plays at wav_t_start + k / rate: a block whose DAC time
         is later than where the WAV has got to (after a stall, a resync, or clock-mode catch-up) is preceded by
-        silence for the gap, so the reports can place the file by its start time alone."""
+        silence for the gap, so the reports can place the file by its start time and its pace (wav_rate_ppm)."""
         start = 0
         fit = self._rate_fit if self.mode == "device" else None
         for k in range(len(t_dac)):
