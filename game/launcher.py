@@ -333,6 +333,8 @@ class Launcher:
             "song": self.song.title, "artist": self.song.artist, "song_path": self.song.path,
             "player": s.player, "difficulty": s.difficulty, "tolerance": s.tolerance,
             "started": self.started, "transpose": s.transpose, "tempo": s.tempo, "voice": s.voice, "track": s.track,
+            "sound": {"block": s.block, "latency": s.latency, "snap": s.snap, "snap_strength": s.snap_strength,
+                      "vibrato_cents": s.vibrato_cents, "music_backend": s.music_backend},
             "stop_reason": reason, "duration_s": round(getattr(self, "played_s", 0.0), 3),
             "count_in_s": s.count_in, "camera": s.camera, "launcher_s": round(time.monotonic() - t_start, 3),
             "launcher_pid": os.getpid(),
