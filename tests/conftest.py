@@ -85,3 +85,14 @@ def run_app(*args, env=None, timeout=120, check=False) -> subprocess.CompletedPr
 @pytest.fixture
 def app():
     return run_app
+
+
+@pytest.fixture
+def hand_voice():
+    """A hand-state and a voice-state record in shared memory, as the launcher makes them (closed and unlinked after)."""
+    from game.handstate import create_hand, create_voice
+    tag = f"test-audio-{os.getpid()}"
+    hand, voice = create_hand(f"{tag}-hand"), create_voice(f"{tag}-voice")
+    yield hand, voice
+    hand.close()
+    voice.close()

@@ -261,13 +261,19 @@ def test_a_session_aligns_the_recording_by_the_saved_delay(calibrated, tmp_path,
     stretched = resample(rec.astype(np.float32), per_s, rate)
     right = int(round((rec_stats["t_first_sample"] - entry["delay_ms"] / 1000 - start) * rate))
 
+    def paced(y, stats):
+        """A speaker WAV as the mix places it: at its own pace (wav_rate_ppm, from its DAC times)."""
+        ppm = stats.get("wav_rate_ppm")
+        return y if not ppm else resample(y.astype(np.float32), rate * (1 + ppm / 1e6), rate)
+    tone_placed, backing_placed = paced(tone, synth), paced(backing, music)
+
     def misfit(x, offset: int) -> float:
         """Relative residual of performance.wav over 3..7 s explained as a x tone + b x backing + c x x placed at
         `offset` (the mix's only freedom is its scale)."""
         a, b = int(3 * rate), int(7 * rate)
         cols = []
-        for y, at in ((tone, int(round((synth["wav_t_start"] - start) * rate))),
-                      (backing, int(round((music["wav_t_start"] - start) * rate))), (x, offset)):
+        for y, at in ((tone_placed, int(round((synth["wav_t_start"] - start) * rate))),
+                      (backing_placed, int(round((music["wav_t_start"] - start) * rate))), (x, offset)):
             col = np.zeros(b - a)
             lo, hi = max(a, at), min(b, at + y.size)
             col[lo - a:hi - a] = y[lo - at:hi - at]

@@ -33,11 +33,13 @@ def column(path, name) -> np.ndarray:
 
 
 def wav_between(folder, wav, stats, start, end) -> np.ndarray:
-    """The samples of a session WAV between two session times (the WAV starts at its wav_t_start)."""
+    """The samples of a session WAV between two session times, placed as the reports place it: from its wav_t_start
+    at the speaker's own pace (wav_rate_ppm; the null sink's clock runs several hundred ppm fast)."""
     from audio.wavfile import read_wav_checked
     rate, x, _ = read_wav_checked(folder / wav)
-    t_first = json.loads((folder / stats).read_text())["wav_t_start"]
-    a, b = (int(round((t - t_first) * rate)) for t in (start, end))
+    stats = json.loads((folder / stats).read_text())
+    t_first, per_s = stats["wav_t_start"], rate * (1 + (stats.get("wav_rate_ppm") or 0.0) / 1e6)
+    a, b = (int(round((t - t_first) * per_s)) for t in (start, end))
     assert 0 <= a < b <= len(x)
     return x[a:b]
 
