@@ -73,7 +73,7 @@ def figures(session_dir: Path) -> dict:
     """The bench's figures from a finished session's folder."""
     stats = _read(Path(session_dir) / "stats.json")
     procs = stats.get("processes", {})
-    synth, music, vision = procs.get("synth", {}), procs.get("music", {}), procs.get("vision", {})
+    vision = procs.get("vision", {})
     raw_synth = _read(Path(session_dir) / "stats-synth.json")
     raw_music = _read(Path(session_dir) / "stats-music.json")
     lat = raw_synth.get("latency_ms") or {}
@@ -95,7 +95,6 @@ def figures(session_dir: Path) -> dict:
         "vision_dropped": vision.get("dropped_frames"), "frame_ms_p50": vision.get("total_ms_p50"),
         "frame_ms_p95": vision.get("total_ms_p95"),
         "cpu_s": {name: p.get("cpu_s") for name, p in procs.items() if p.get("cpu_s") is not None},
-        "synth_cpu_s": synth.get("cpu_s"), "music_cpu_s": music.get("cpu_s"),
     }
 
 

@@ -151,8 +151,8 @@ class Launcher:
             song_end = self.song.duration + s.tail
             # --duration stops early; with --loop-video (the video goes on) it is the session's length
             end_at = song_end if s.duration is None else (s.duration if s.loop_video else min(s.duration, song_end))
-            length = (f"{self.song.duration:.1f} s" if s.duration is None or end_at >= song_end and not s.loop_video
-                      else f"{end_at:.1f} s" if s.loop_video and end_at > song_end
+            length = (f"{self.song.duration:.1f} s" if end_at == song_end   # the song's end ends the session
+                      else f"{end_at:.1f} s" if end_at > song_end               # --loop-video --duration past it
                       else f"{end_at:.1f} of {self.song.duration:.1f} s")
             self.say(f"playing {self.song.title} ({length}) after a {s.count_in:g} s count-in; "
                      f"session folder {session_dir}; p in the window or `kill -USR1 {os.getpid()}` pauses")
@@ -239,8 +239,7 @@ class Launcher:
                     why = self.errors.get(name) or _exit_text(proc.exitcode)
                     return f"{name} process died: {why}", 1
             if self.pauses.song_time(time.monotonic() - t0) >= end_at:
-                return ("song ended" if self.settings.duration is None or end_at >= self.song.duration + self.settings.tail
-                        and not self.settings.loop_video else
+                return ("song ended" if end_at == self.song.duration + self.settings.tail else
                         f"--duration {self.settings.duration:g} s reached"), 0
             if self.inboxes:
                 self._drain_messages(wait=0.05)   # a pause request is acted on as it arrives
