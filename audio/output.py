@@ -5,7 +5,7 @@ one block (the source computes it into preallocated arrays and fills its log row
 preallocated rings and returns; a drain thread turns the rings into the WAV (exactly what was played), the CSV
 rows and the underflow counts. Without a speaker (none listed, or it fails to open or to run) a plain thread calls
 the same source once per block period with t_dac = now + one block, so the files are made anyway; a speaker that
-stops calling for a second mid-session (unplugged) is closed and the clock thread takes over.
+stops calling mid-session and whose stream PortAudio reports ended (unplugged) is closed and the clock thread takes over.
 
 Underflows are counted two ways (DESIGN.md section 3): PortAudio's output-underflow flag, and frames delivered
 against the wall clock (a call later than the stream's buffer behind its pace: flags alone missed a 2 s stall).
@@ -30,7 +30,12 @@ MAX_GAP_S = 60.0          # silence filled into a WAV for one gap at most (a lon
 # Python hands the GIL to a waiting thread only after the holder has run this long (5 ms by default): longer than a
 # 128-frame stream's whole buffer. With 0.5 ms the callback waits at most that for the drain thread.
 GIL_SWITCH_S = 0.0005
-VANISH_S = 1.0            # no callback for this long mid-session: the device went away
+# No callback for VANISH_S while PortAudio says the stream is no longer active: the device went away (an unloaded
+# sink ends the stream at once). A stream that is still active may only be stalled (a loaded machine, the ~1.8 s
+# pause of ALSA's pulse plugin after priming): that counts as gone only after HUNG_S.
+VANISH_S = 1.0
+HUNG_S = 5.0
+START_S = 8.0             # the stream's callbacks must flow this soon after it starts (the plugin's pause, a load)
 
 
 def _close_quietly(stream) -> None:
@@ -138,7 +143,7 @@ class OutputRunner:
         try:
             if started is not None:
                 raise started
-            deadline = time.monotonic() + 4.0  # PortAudio primes a few buffers, then ALSA/pulse may pause ~1 s
+            deadline = time.monotonic() + START_S  # PortAudio primes a few buffers, then ALSA/pulse pauses ~1.8 s
             first = None
             while time.monotonic() < deadline:
                 if self.calls > 3 and first is None:
@@ -147,7 +152,7 @@ class OutputRunner:
                     break
                 time.sleep(0.01)
             else:
-                raise OSError("its callbacks did not start within 4 s")
+                raise OSError(f"its callbacks did not start within {START_S:g} s")
             self.offset = devices.stream_offset(self.stream)
             self.latency = float(self.stream.get_output_latency())
             self.mode = "device"
@@ -247,8 +252,16 @@ class OutputRunner:
 
     def _drain_and_watch(self) -> None:
         self.drain()
-        if self.mode == "device" and self.calls and time.monotonic() - self.last_call > VANISH_S:
-            self._device_lost()
+        if self.mode == "device" and self.calls:
+            silent = time.monotonic() - self.last_call
+            if silent > HUNG_S or (silent > VANISH_S and not self._stream_active()):
+                self._device_lost()
+
+    def _stream_active(self) -> bool:
+        try:
+            return bool(self.stream.is_active())
+        except (IOError, OSError):
+            return False
 
     def _device_lost(self) -> None:
         """The speaker stopped asking for sound (unplugged, its server stream killed): close it without waiting on

@@ -232,7 +232,7 @@ class Launcher:
                 return self.end_reason or "ended by a child", 0
             for name, proc in self.procs.items():
                 if not proc.is_alive() and name not in self.left_ok:
-                    self._drain_messages(wait=0.3)
+                    self._drain_until_closed(name, 0.3)
                     if name in self.left and proc.exitcode == 0:
                         self.left_ok.add(name)    # its device went away: the session goes on without it
                         continue
@@ -256,6 +256,13 @@ class Launcher:
             self.say("the song has not started yet: p pauses it once it plays")
             return
         self.say(self.pauses.toggle(t))
+
+    def _drain_until_closed(self, name: str, wait: float) -> None:
+        """Read a dead child's last words: its pipe ends once they are read (no more than ``wait`` seconds), so the
+        session stops when the death is seen, not a fixed wait later (the video and logs would run on meanwhile)."""
+        deadline = time.monotonic() + wait
+        while name in self.inboxes.values() and time.monotonic() < deadline:
+            self._drain_messages(wait=0.01)
 
     def _drain_messages(self, wait: float = 0.0) -> None:
         """Handle what the children said; wait up to ``wait`` seconds for more."""

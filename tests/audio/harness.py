@@ -114,3 +114,8 @@ def environment(env: dict | None):
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+def fallback(stats: dict) -> dict:
+    """What an output child's stats say about playing on the clock instead of its device, for assert messages."""
+    return {k: stats.get(k) for k in ("mode", "no_device_reason", "device_lost")}

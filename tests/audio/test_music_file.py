@@ -20,7 +20,7 @@ from audio.stretch import StretchTimeout, stretch
 from audio.wavfile import read_wav
 from game.settings import Settings
 from game.song import Note, Song, load_for
-from harness import Session
+from harness import Session, fallback
 
 SETTINGS = Settings()
 RATE = SETTINGS.sample_rate
@@ -259,7 +259,8 @@ def test_the_music_child_plays_the_file(pulse, session, tmp_path):
     x = tones([(first, first + 1.5, 392.0)], first + 3.0)
     path = write_audio(tmp_path / "song.ogg", np.stack([x, x], axis=1))
     st = play_child(session, path, first + 2.0)
-    assert st["mode"] == "device" and st["backing"] == "file" and st["audio"] == path and st["backend"] == "pyaudio"
+    assert st["mode"] == "device", fallback(st)
+    assert st["backing"] == "file" and st["audio"] == path and st["backend"] == "pyaudio"
     assert 0 < st["prepare_s"] < 5
     rate, played = read_wav(session.dir / "backing.wav")
     i0 = int(round(st["wav_t_start"] * rate))

@@ -25,6 +25,7 @@ HIT_MARGIN = 0.05
 # speaker; after audio stalls on a loaded machine PortAudio may have rendered further ahead, so the checks of
 # silence start this long after the pause does.
 AHEAD = 0.1
+STALL = 0.02
 
 
 def column(path, name) -> np.ndarray:
@@ -78,7 +79,10 @@ def test_a_paused_demo_session_plays_on_and_scores_like_one_never_paused(pulse, 
     held = (t_dac > start + 2 * block) & (t_dac < end)
     assert held.sum() > 40 and np.ptp(song_t[held]) < 1e-6
     assert np.all(level[held & (t_dac > start + AHEAD)] == 0.0), stalls
-    assert np.abs(wav_between(folder, "backing.wav", "stats-music.json", start + AHEAD, end)).max() == 0.0, stalls
+    # the WAV is placed by one line fitted to all its blocks: after a stall (an underflow) it may sit a stall's
+    # length off the speaker's times, so the silence is checked up to that much before playing on
+    assert np.abs(wav_between(folder, "backing.wav", "stats-music.json", start + AHEAD, end - STALL)).max() == 0.0, \
+        stalls
     after = t_dac > end + 0.1
     assert np.allclose(song_t[after], t_dac[after] - (end - start), atol=2 * block)
     assert np.abs(wav_between(folder, "backing.wav", "stats-music.json", end, end + 2)).max() > 0.05
