@@ -24,7 +24,7 @@ from pathlib import Path
 
 def bench_audio(seconds: float = 60.0, block: int | None = None, latency: str | None = None,
                 null_sink: bool = False, detector: str | None = None, song: str | None = None,
-                keep: str | None = None, say=print) -> dict:
+                keep: str | None = None, say=print, music_latency: str | None = None) -> dict:
     """Run one headless demo session of ``seconds`` and return its audio figures (see the module docstring)."""
     from game import settings as settings_mod
     from game import song as song_mod
@@ -32,7 +32,7 @@ def bench_audio(seconds: float = 60.0, block: int | None = None, latency: str | 
 
     out_dir = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="handtone-bench-"))
     cli = {"camera": "demo", "loop_video": True, "window": False, "duration": seconds, "out_dir": str(out_dir),
-           "block": block, "latency": latency, "detector": detector, "song": song}
+           "block": block, "latency": latency, "music_latency": music_latency, "detector": detector, "song": song}
     settings = settings_mod.build(cli).replace(smtp=settings_mod.SmtpSettings())   # a bench never sends email
     server = None
     old_env = {}
@@ -91,6 +91,8 @@ def figures(session_dir: Path) -> dict:
         "music_underflows_flag": raw_music.get("underflows_flag"),
         "music_underflows_clock": raw_music.get("underflows_clock"),
         "music_late_ms_max": raw_music.get("late_ms_max"),
+        "music_latency_setting": raw_music.get("latency_setting"),
+        "music_output_latency_ms": raw_music.get("output_latency_ms"),
         "detector": vision.get("detector"), "vision_fps": vision.get("fps"), "vision_frames": vision.get("frames"),
         "vision_dropped": vision.get("dropped_frames"), "frame_ms_p50": vision.get("total_ms_p50"),
         "frame_ms_p95": vision.get("total_ms_p95"),
@@ -113,7 +115,8 @@ def format_row(r: dict) -> str:
         f"{f(r['vision_frames'])} frames, {f(r['vision_dropped'])} dropped",
         f"  underflows: synth {f(r['synth_underflows_flag'])} by flag, {f(r['synth_underflows_clock'])} by wall clock "
         f"(latest callback {f(r['synth_late_ms_max'], ' ms')} behind); backing {f(r['music_underflows_flag'])} by "
-        f"flag, {f(r['music_underflows_clock'])} by wall clock",
+        f"flag, {f(r['music_underflows_clock'])} by wall clock (--music-latency {f(r['music_latency_setting'])}: "
+        f"{f(r['music_output_latency_ms'], ' ms')})",
         "  CPU seconds: " + ", ".join(f"{k} {v:g}" for k, v in r["cpu_s"].items()),
     ]
     if r.get("synth_mode") != "device":

@@ -108,14 +108,16 @@ def list_devices() -> list[dict]:
         pa.terminate()
 
 
-def latency_for(settings, device_info: dict, kind: str) -> float:
-    """Suggested latency in seconds from settings.latency: "low" | "high" | milliseconds (audio/latency.py)."""
+def latency_for(settings, device_info: dict, kind: str, setting: str | None = None) -> float:
+    """Suggested latency in seconds from ``setting`` (default settings.latency): "low" | "high" | milliseconds
+    (audio/latency.py)."""
     from audio.latency import requested_latency
-    return requested_latency(settings, device_info, kind)
+    return requested_latency(settings, device_info, kind, setting)
 
 
-def open_stream(pa, settings, kind: str, callback, fmt=None, channels: int = 1, block: int | None = None):
-    """Open (not start) a callback stream on the chosen device, asking for settings.latency.
+def open_stream(pa, settings, kind: str, callback, fmt=None, channels: int = 1, block: int | None = None,
+                latency: str | None = None):
+    """Open (not start) a callback stream on the chosen device, asking for ``latency`` (default settings.latency).
 
     Returns (stream, device_info) or (None, reason) when there is no device or it cannot be opened. device_info gets
     "requested_latency" (seconds asked for), "latency_applied" (False: this PyAudio's PortAudio could not be asked,
@@ -135,8 +137,8 @@ def open_stream(pa, settings, kind: str, callback, fmt=None, channels: int = 1, 
         return None, f"no {kind} device"
     info = dict(pa.get_device_info_by_index(index))
     from audio.latency import control
-    latency = control()
-    want = latency_for(settings, info, kind)
+    lat_control = control()
+    want = latency_for(settings, info, kind, latency)
     kwargs = dict(format=fmt if fmt is not None else pyaudio.paFloat32, channels=channels,
                   rate=int(settings.sample_rate), frames_per_buffer=int(block or settings.block),
                   stream_callback=callback, start=False)
@@ -145,11 +147,11 @@ def open_stream(pa, settings, kind: str, callback, fmt=None, channels: int = 1, 
     else:
         kwargs.update(output=True, output_device_index=index)
     try:
-        with quiet_stderr(), latency.suggesting(index, info, kind, want) as applied:
+        with quiet_stderr(), lat_control.suggesting(index, info, kind, want) as applied:
             stream = pa.open(**kwargs)
     except (IOError, OSError, ValueError) as e:
         return None, f"{kind} device {info['name']!r} cannot be opened ({e})"
-    info.update(requested_latency=want, latency_applied=applied, latency_note=None if applied else latency.reason)
+    info.update(requested_latency=want, latency_applied=applied, latency_note=None if applied else lat_control.reason)
     return stream, info
 
 
@@ -161,14 +163,15 @@ def stream_offset(stream) -> float:
     return (a + b) / 2.0 - st
 
 
-def open_callback_stream(settings, kind: str, callback, fmt=None, block: int | None = None):
+def open_callback_stream(settings, kind: str, callback, fmt=None, block: int | None = None,
+                         latency: str | None = None):
     """PortAudio and an opened (not started) stream on the chosen device: (pa, stream, info), or
     (pa or None, None, reason) when there is no usable device (terminate a returned pa with close_stream)."""
     try:
         pa = open_pyaudio()
     except (IOError, OSError) as e:
         return None, None, f"PortAudio cannot start ({e})"
-    stream, info = open_stream(pa, settings, kind, callback, fmt=fmt, block=block)
+    stream, info = open_stream(pa, settings, kind, callback, fmt=fmt, block=block, latency=latency)
     return (pa, stream, info) if stream is not None else (pa, None, info)
 
 

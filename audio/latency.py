@@ -34,12 +34,14 @@ class _PaDeviceInfo(ctypes.Structure):
                 ("defaultSampleRate", ctypes.c_double)]
 
 
-def requested_latency(settings, device_info: dict, kind: str) -> float:
-    """Seconds to ask for: settings.latency "low" | "high" | milliseconds (see the module docstring for "low")."""
+def requested_latency(settings, device_info: dict, kind: str, setting: str | None = None) -> float:
+    """Seconds to ask for: ``setting`` (default settings.latency) "low" | "high" | milliseconds (see the module
+    docstring for "low")."""
     Kind = "Input" if kind == "input" else "Output"
-    if settings.latency == "high":
+    setting = settings.latency if setting is None else setting
+    if setting == "high":
         return float(device_info[f"defaultHigh{Kind}Latency"])
-    ms = latency_ms(settings.latency)
+    ms = latency_ms(setting)
     if ms is not None:
         return ms / 1000.0
     two_blocks = max(2.0 * settings.block / float(settings.sample_rate), LOW_FLOOR_S)

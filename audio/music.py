@@ -168,9 +168,9 @@ def run(ctx) -> None:
         from audio.simpleplayer import run_simpleaudio
         from game.quiet import CStderrLog
         c_stderr = CStderrLog(ctx.session_dir / f"stderr-{ctx.name}.log")   # ALSA's own lines, off the terminal
-        if s.output_device or s.latency != "low":
+        if s.output_device or s.music_latency != "high":
             ctx.notice("simpleaudio plays the backing on the system's default device with its own buffering: "
-                       "--output-device and --latency apply to the hand tone only")
+                       "--output-device applies to the hand tone only, --music-latency to the pyaudio backend")
         try:
             return run_simpleaudio(ctx, track, facts)
         finally:
@@ -180,7 +180,8 @@ def run(ctx) -> None:
     log = MusicLog(ctx.session_dir / "music.csv")
     clock = SongClock.attach(ctx.link.shm, s)
     backing = Backing(s, track, clock)
-    runner = OutputRunner(ctx, backing, ctx.session_dir / "backing.wav", log, None)
+    runner = OutputRunner(ctx, backing, ctx.session_dir / "backing.wav", log, None,
+                          latency_option="music_latency")
     rendered_s = 0.0 if track is None else round(track.size / s.sample_rate, 3)
     try:
         play_until_stopped(ctx, runner, log,

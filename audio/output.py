@@ -54,10 +54,14 @@ class OutputRunner:
     and ``source.row``: a preallocated float64 array the source fills with its log row for that block (row[0] is
     the block's t_dac in session seconds).
     ``on_rows(rows)`` is called from the drain thread with an (n, len(row)) array of new rows, in order.
+    ``latency_option``: the settings field with this stream's latency ("latency": the hand's tone; "music_latency").
     """
 
-    def __init__(self, ctx, source, wav_path, on_rows, no_device_notice: str | None = None):
+    def __init__(self, ctx, source, wav_path, on_rows, no_device_notice: str | None = None,
+                 latency_option: str = "latency"):
         self.ctx = ctx
+        self.latency_option = latency_option
+        self.latency_setting = getattr(ctx.settings, latency_option)
         self.source = source
         self.on_rows = on_rows
         self.notice_text = no_device_notice
@@ -116,7 +120,8 @@ class OutputRunner:
         self._continue = pyaudio.paContinue
         from audio.realtime import inherited_by_new_threads, raise_process_threads
         with inherited_by_new_threads() as rt:   # PortAudio's threads, made inside, get real-time scheduling
-            self.pa, stream, info = devices.open_callback_stream(self.ctx.settings, "output", self._callback)
+            self.pa, stream, info = devices.open_callback_stream(self.ctx.settings, "output", self._callback,
+                                                                    latency=self.latency_setting)
             started = None
             if stream is not None:
                 try:
@@ -137,8 +142,9 @@ class OutputRunner:
         self.stream, self.device = stream, info["name"]
         self.requested_latency = info["requested_latency"]
         self.latency_applied = info["latency_applied"]
-        if not info["latency_applied"] and self.ctx.settings.latency != "low" and self.notice_text:
-            self.ctx.notice(f"--latency {self.ctx.settings.latency} cannot be set here ({info['latency_note']}): "
+        if not info["latency_applied"] and self.latency_setting != "low" and self.notice_text:
+            option = "--" + self.latency_option.replace("_", "-")
+            self.ctx.notice(f"{option} {self.latency_setting} cannot be set here ({info['latency_note']}): "
                             "playing at the device's low latency")
         try:
             if started is not None:
@@ -377,7 +383,7 @@ class OutputRunner:
                 "output_latency_ms": round(1000 * self.latency, 2) if self.mode == "device" else None,
                 "requested_latency_ms": round(1000 * getattr(self, "requested_latency", math.nan), 2)
                 if self.mode == "device" else None,
-                "latency_setting": self.ctx.settings.latency,
+                "latency_setting": self.latency_setting,
                 "latency_applied": getattr(self, "latency_applied", None) if self.mode == "device" else None,
                 "realtime": self.realtime["realtime"] if self.realtime else None,
                 "realtime_note": self.realtime["reason"] if self.realtime else None,

@@ -248,7 +248,8 @@ def run_simpleaudio(ctx, track: np.ndarray | None, facts: dict) -> None:
         player, source = None, Backing(s, track, clock)
     else:
         player = source = SimplePlayer(s, track, clock, sa, ctx.now)
-    runner = OutputRunner(ctx, source, ctx.session_dir / "backing.wav", log, None)
+    runner = OutputRunner(ctx, source, ctx.session_dir / "backing.wav", log, None,
+                          latency_option="music_latency")
     steering = None
     try:
         ctx.ready()

@@ -50,7 +50,11 @@ def _session_options(p: argparse.ArgumentParser, demo: bool) -> None:
                    help="MIDI songs: the melody track, by index or part of its name (default: the highest "
                         "one-note-at-a-time line)")
     p.add_argument("--latency", metavar="low|high|MS",
-                   help="audio output latency: low (default), high (safer on a busy machine) or milliseconds")
+                   help="the hand tone's output latency: low (default), high (safer on a busy machine) or "
+                        "milliseconds")
+    p.add_argument("--music-latency", metavar="low|high|MS",
+                   help="the backing's output latency: high (default; the backing is played by its speaker times, so "
+                        "a longer buffer keeps it in time and lets it ride out a busy moment), low or milliseconds")
     p.add_argument("--block", type=int, metavar="FRAMES", help="audio frames per callback (default 128: 2.7 ms at 48 kHz)")
     p.add_argument("--music-backend", choices=list(settings_mod.MUSIC_BACKENDS),
                    help="what plays the backing: pyaudio (default) or simpleaudio (Python 3.11 and older only)")
@@ -122,6 +126,8 @@ def parser() -> argparse.ArgumentParser:
                        "the 10-minute underflow check)")
     bench.add_argument("--block", type=int, metavar="FRAMES", help="audio: frames per callback (default: as play)")
     bench.add_argument("--latency", metavar="low|high|MS", help="audio: output latency (default: as play, low)")
+    bench.add_argument("--music-latency", metavar="low|high|MS",
+                       help="audio: the backing's output latency (default: as play, high)")
     bench.add_argument("--detector", choices=list(settings_mod.DETECTORS), help="audio: the session's detector")
     bench.add_argument("--null-sink", action="store_true",
                        help="audio: play into a private PulseAudio null sink (Linux; needs pulseaudio)")
@@ -203,7 +209,8 @@ def run_bench(args) -> int:
         from audio.bench import bench_audio, format_row
         from audio.nullsink import NullSinkError
         try:
-            row = bench_audio(args.seconds, args.block, args.latency, args.null_sink, args.detector, keep=args.keep)
+            row = bench_audio(args.seconds, args.block, args.latency, args.null_sink, args.detector, keep=args.keep,
+                              music_latency=args.music_latency)
         except (settings_mod.SettingsError, song_mod.SongError, NullSinkError, RuntimeError) as e:
             return fail(f"bench audio: {e}")
         print(json.dumps(row, indent=1) if args.json else format_row(row))

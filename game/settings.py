@@ -77,7 +77,9 @@ class Settings:
     # audio
     sample_rate: int = 48000
     block: int = 128                     # frames per audio callback
-    latency: str = "low"                 # PortAudio latency: low | high | milliseconds
+    latency: str = "low"                 # PortAudio latency: low | high | milliseconds (the hand's tone)
+    # the backing is scheduled by its DAC times, so a longer buffer only absorbs stalls: it costs no timing
+    music_latency: str = "high"
     input_device: str | None = None      # index or part of a name; None: the default device
     output_device: str | None = None
     music_backend: str = "pyaudio"       # pyaudio | simpleaudio (Python < 3.12 only)
@@ -211,8 +213,11 @@ def validate(s: Settings) -> None:
         v = getattr(s, name)
         if not 0.0 <= v <= 1.0:
             raise _bad(name, f"{name.replace('_', '-')} must be between 0 and 1, got {v}")
-    if latency_ms(s.latency) is None and s.latency not in LATENCIES:
-        raise _bad("latency", f"latency must be low, high or milliseconds from 1 to 1000 (e.g. 12), got {s.latency!r}")
+    for name in ("latency", "music_latency"):
+        value = getattr(s, name)
+        if latency_ms(value) is None and value not in LATENCIES:
+            raise _bad(name, f"{name.replace('_', '-')} must be low, high or milliseconds from 1 to 1000 (e.g. 12), "
+                             f"got {value!r}")
     if s.tempo <= 0 or not 0.25 <= s.tempo <= 4.0:
         raise _bad("tempo", f"tempo must be a factor between 0.25 and 4 (1 plays the song as written), got {s.tempo}")
     if not -24 <= s.transpose <= 24:

@@ -131,6 +131,8 @@ def test_synth_and_music_play_log_and_save(pulse, session):
     sm = stats(session, "music")
     assert sm["mode"] == "device", fallback(sm)
     assert sm["volume"] == 0.5
+    # the backing asks for the device's high latency (it plays by its DAC times): a longer buffer than the tone's
+    assert sm["latency_setting"] == "high" and sm["output_latency_ms"] > 3 * st["output_latency_ms"], (sm, st)
     rate, backing = read_wav(session.dir / "backing.wav")
     track = render_song(song, SETTINGS)
     i0 = int(round(sm["wav_t_start"] * rate))

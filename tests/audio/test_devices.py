@@ -65,6 +65,9 @@ def test_latency_for():
     # low: the device's low latency, or two blocks when that is shorter
     assert abs(latency_for(Settings(latency="low", block=128), info, "output") - 2 * 128 / 48000) < 1e-12
     assert latency_for(Settings(latency="low", block=512), info, "output") == 0.01
+    # a stream of its own setting (the backing's --music-latency), whatever --latency says
+    assert latency_for(Settings(latency="low"), info, "output", "high") == 0.04
+    assert latency_for(Settings(latency="high"), info, "output", "12") == 0.012
 
 
 LATENCY_PROBE = r"""

@@ -27,6 +27,7 @@ def test_settings_are_frozen():
     ({"music_volume": 2}, "music-volume must be between 0 and 1"),
     ({"latency": "fast"}, "latency must be low, high or milliseconds"),
     ({"latency": "0"}, "latency must be low, high or milliseconds"),
+    ({"music_latency": "slow"}, "music-latency must be low, high or milliseconds"),
     ({"tempo": "0"}, "tempo must be a factor between 0.25 and 4"),
     ({"snap": "major"}, "snap must be one of off, scale, chromatic"),
     ({"music_backend": "sdl"}, "music-backend must be one of pyaudio, simpleaudio"),
