@@ -83,6 +83,18 @@ def _session_options(p: argparse.ArgumentParser, demo: bool) -> None:
                    help="a video file as --camera (or the demo clip) starts again when it ends")
     p.add_argument("--record-video", action="store_const", const=True,
                    help="also write the annotated session as session.mp4 in the session folder")
+    _scoring_options(p)
+    p.add_argument("--data-dir", metavar="DIR", help="where the history and the email outbox are kept (default: "
+                   "~/.local/share/handtone, or HANDTONE_DATA_DIR)")
+
+
+def _scoring_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--octave-fold", action="store_const", const=True,
+                   help="a note played whole octaves off counts as the target (singing games' octave folding)")
+    p.add_argument("--delay", metavar="auto|MS",
+                   help="your delay, applied before scoring: milliseconds you play late (e.g. 140), or auto: the lag "
+                        "that best lines your playing up with the song, found from the session (default 0; the "
+                        "estimate is always in the report)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -178,7 +190,54 @@ def parser() -> argparse.ArgumentParser:
     show.add_argument("--voice", type=int, choices=[1, 2], help="duet songs: voice 1 or 2 (default 1)")
     show.add_argument("--track", metavar="INDEX|NAME", help="MIDI songs: the melody track")
     show.add_argument("--transpose", type=int, metavar="SEMITONES", help="added to midi (default 0)")
+
+    report = sub.add_parser("report", help="rebuild a session's score, scorecard and email draft from its logs",
+                            description="Score a finished session again from its folder (synth.csv and the other "
+                            "logs) and write score.json, notes.csv, stats.json, report.pdf and summary.eml (a draft: "
+                            "nothing is sent). Difficulty, player, octave folding and delay are the session's own "
+                            "unless given here; the history keeps the new score.")
+    report.add_argument("session_dir", metavar="SESSION_DIR", help="a session folder (sessions/<date>-<song>)")
+    report.add_argument("--difficulty", choices=list(settings_mod.DIFFICULTIES), help="score at this difficulty")
+    report.add_argument("--player", help="the name on the scorecard")
+    _scoring_options(report)
+    report.add_argument("--data-dir", metavar="DIR", help="where the history is kept")
+
+    history = sub.add_parser("history", help="your past sessions and personal bests",
+                             description="Every session's date, song, difficulty, score, rating and key timing "
+                             "figures, newest last; * marks each song's personal best (per difficulty).")
+    history.add_argument("--song", metavar="NAME", help="only this song (part of its name or title)")
+    history.add_argument("--data-dir", metavar="DIR", help="where the history is kept")
+
+    outbox = sub.add_parser("outbox", help="emails that could not be sent: list them, or send them now",
+                            description="A session's email that could not be sent waits in the outbox folder "
+                            "(in the data folder). `outbox` lists it; `outbox send` tries every queued email again "
+                            "with the SMTP_* settings and removes those sent.")
+    outbox.add_argument("outbox_command", nargs="?", choices=["list", "send"], default="list")
+    outbox.add_argument("--data-dir", metavar="DIR", help="where the outbox is kept")
+
+    email_test = sub.add_parser("email-test", help="send a test email with the SMTP_* settings",
+                                description="Send a short test message to SMTP_TO with the SMTP_* settings from "
+                                ".env or the environment, and say plainly what failed if it does not go.")
+    email_test.add_argument("--data-dir", metavar="DIR", help=argparse.SUPPRESS)
     return top
+
+
+def run_after_session(args) -> int:
+    """The commands about finished sessions: report, history, outbox, email-test (each module's run_command
+    takes the parsed arguments and the settings, and returns the exit code)."""
+    cli = {k: v for k, v in vars(args).items()
+           if k in ("difficulty", "player", "octave_fold", "delay", "data_dir")}
+    try:
+        settings = settings_mod.build(cli)
+    except settings_mod.SettingsError as e:
+        return fail(str(e))
+    if args.command == "report":
+        from reports.build import run_command
+    elif args.command == "history":
+        from reports.history import run_command
+    else:
+        from reports.outbox import run_command
+    return run_command(args, settings)
 
 
 def run_calibrate(args) -> int:
@@ -277,6 +336,8 @@ def main(argv=None) -> int:
     if args.command == "songs":
         from game.songlist import run_command as run_songs
         return run_songs(args)
+    if args.command in ("report", "history", "outbox", "email-test"):
+        return run_after_session(args)
     try:
         settings = _settings_from(args, demo=args.command == "demo")
         song = song_mod.load_for(settings)

@@ -339,6 +339,7 @@ class Launcher:
             "song": self.song.title, "artist": self.song.artist, "song_path": self.song.path,
             "player": s.player, "difficulty": s.difficulty, "tolerance": s.tolerance,
             "started": self.started, "transpose": s.transpose, "tempo": s.tempo, "voice": s.voice, "track": s.track,
+            "octave_fold": s.octave_fold, "delay": s.delay,
             "sound": {"block": s.block, "latency": s.latency, "music_latency": s.music_latency, "snap": s.snap,
                       "snap_strength": s.snap_strength, "vibrato_cents": s.vibrato_cents,
                       "music_backend": s.music_backend},

@@ -34,6 +34,24 @@ def latency_ms(text: str) -> float | None:
     return ms if 1.0 <= ms <= 1000.0 else None
 
 
+def delay_ms(text: str) -> float | None:
+    """--delay as milliseconds when it is a number (-1000..1000), else None ("auto", or not valid)."""
+    try:
+        ms = float(text)
+    except (TypeError, ValueError):
+        return None
+    return ms if -1000.0 <= ms <= 1000.0 else None
+
+
+def data_path(settings) -> Path:
+    """Where history.sqlite and outbox/ live: settings.data_dir, else the platform's user data folder
+    (~/.local/share/handtone on Linux, honouring XDG_DATA_HOME)."""
+    if settings.data_dir:
+        return Path(settings.data_dir).expanduser()
+    from platformdirs import user_data_dir
+    return Path(user_data_dir("handtone", appauthor=False))
+
+
 class SettingsError(ValueError):
     """A setting that cannot be used; the message says which and what to do."""
 
@@ -47,7 +65,9 @@ class SmtpSettings:
     password: str = field(default="", repr=False)  # never printed, logged or written
     sender: str = ""
     to: tuple[str, ...] = ()
-    timeout: float = 10.0
+    timeout: float = 10.0              # seconds to wait for the server at each step
+    retries: int = 3                   # further attempts after a failed send (1 s, 2 s, 4 s apart); 0: one try only
+    attach_max_mb: float = 10.0        # performance.wav is attached only when the whole message stays under this
 
     @property
     def configured(self) -> bool:
@@ -85,6 +105,10 @@ class Settings:
     music_backend: str = "pyaudio"       # pyaudio | simpleaudio (Python < 3.12 only)
     mic_delay_ms: float | None = None    # output->input round trip; None: the saved calibrate-audio result, else 0
     audio_delay_file: str = ""           # calibrate-audio results ("": ~/.config/handtone/audio-delay.json)
+    # scoring (game/scoring.py) and what follows a session (history, outbox)
+    octave_fold: bool = False            # a played pitch counts an octave (or more) off as the target's
+    delay: str = "0"                     # player delay applied before scoring: auto (estimated) | milliseconds
+    data_dir: str = ""                   # history.sqlite and outbox/ ("": the platform's user data folder)
     # vision
     detector: str = "auto"               # auto | landmarks | classic (auto: landmarks when its models are there)
     landmark_model: str = "lite"         # lite | full: MediaPipe Hands model size for the landmarks detector
@@ -197,6 +221,8 @@ def _smtp(env: Mapping[str, str]) -> SmtpSettings:
         sender=env.get("SMTP_FROM", "").strip() or env.get("SMTP_USER", "").strip() or "handtone@localhost",
         to=to,
         timeout=_coerce("SMTP_TIMEOUT", float, env.get("SMTP_TIMEOUT") or 10.0),
+        retries=_coerce("SMTP_RETRIES", int, env.get("SMTP_RETRIES") or 3),
+        attach_max_mb=_coerce("SMTP_ATTACH_MAX_MB", float, env.get("SMTP_ATTACH_MAX_MB") or 10.0),
     )
 
 
@@ -253,6 +279,9 @@ def validate(s: Settings) -> None:
         raise _bad("pitch_hand", f"pitch-hand must be one of {', '.join(HANDS)}, got {s.pitch_hand!r}")
     if not 0.0 < s.area_far < s.area_near <= 1.0:
         raise _bad("area_far", f"need 0 < area-far < area-near <= 1, got {s.area_far}, {s.area_near}")
+    if delay_ms(s.delay) is None and s.delay != "auto":
+        raise _bad("delay", f"delay must be auto or milliseconds from -1000 to 1000 (e.g. 140: you play 140 ms "
+                            f"late), got {s.delay!r}")
     if s.smtp.security not in SECURITIES:
         raise SettingsError(f"SMTP_SECURITY must be one of {', '.join(SECURITIES)}, got {s.smtp.security!r}")
     if s.smtp.host and not s.smtp.to:

@@ -19,7 +19,8 @@ from reports import email as mail
 from reports.mix import mix
 from reports.notes import played_notes, write_notes
 from reports.pdf import write_pdf
-from reports.score import score as score_track
+from game.scoring import score as score_track
+from game.settings import data_path
 from reports.sessiondata import SessionData
 from reports.stats import build_stats
 from game.logfiles import SYNTH_COLUMNS
@@ -49,13 +50,14 @@ class ReportSummary:
         return out
 
 
-def build_reports(session_dir: Path, settings, song) -> ReportSummary:
-    """Write score.json, notes.csv, performance.wav, stats.json, report.pdf, summary.eml into session_dir."""
+def build_reports(session_dir: Path, settings, song, send_email: bool = True) -> ReportSummary:
+    """Write score.json, notes.csv, performance.wav, stats.json, report.pdf, summary.eml into session_dir, and
+    record the session in the history. ``send_email=False`` (python main.py report) saves summary.eml as a draft."""
     d = Path(session_dir)
     data = SessionData(d)
     files: dict[str, Path] = {}
     session = data.json("session.json", "the launcher did not record the session")
-    state: dict = {"score": None, "stats": None, "track": None, "pdf": None, "status": ""}
+    state: dict = {"score": None, "stats": None, "track": None, "pdf": None, "status": "", "history": None}
     song = song if song is not None else _song_from(session, data)
     transpose = int(getattr(settings, "transpose", 0) or 0)
     player = str(session.get("player") or settings.player)
@@ -84,7 +86,8 @@ def build_reports(session_dir: Path, settings, song) -> ReportSummary:
                       "(notes after that count as missed)")
         if song is None:
             return
-        result = score_track(state["track"], song, settings.tolerance, transpose, settings.difficulty)
+        result = score_track(state["track"], song, tolerance=settings.tolerance, transpose=transpose,
+                             difficulty=settings.difficulty, octave_fold=settings.octave_fold, delay=settings.delay)
         result["player"] = player
         state["score"] = result
         files["score.json"] = write_json(d / "score.json", result)
@@ -105,23 +108,33 @@ def build_reports(session_dir: Path, settings, song) -> ReportSummary:
         if ran_dry:
             data.warn(ran_dry)
 
+    def do_history():
+        # this session's row (updated when the reports are rebuilt), the song's personal best before it and its
+        # recent sessions, for the scorecard's second page
+        from reports import history
+        state["history"] = history.record_session(settings, d, session, state["score"], state["stats"])
+
     def do_pdf():
         state["pdf"] = write_pdf(d / "report.pdf", song=song, player=player, started=_date(session),
                                  score=state["score"], stats=state["stats"], track=state["track"],
-                                 warnings=notices + list(data.warnings), transpose=transpose)
+                                 warnings=notices + list(data.warnings), transpose=transpose,
+                                 history=state["history"])
         files["report.pdf"] = state["pdf"]
 
     def do_email():
         msg = mail.compose(title=song.title if song else str(session.get("song") or "handtone session"),
                            player=player, score=state["score"], stats=state["stats"],
-                           warnings=notices + list(data.warnings),
-                           pdf=state["pdf"], sender=settings.smtp.sender, to=settings.smtp.to)
-        state["status"] = mail.deliver(msg, settings.smtp, d / "summary.eml")
+                           warnings=notices + list(data.warnings), pdf=state["pdf"],
+                           wav=d / "performance.wav" if (d / "performance.wav").exists() else None,
+                           sender=settings.smtp.sender, to=settings.smtp.to,
+                           attach_max_mb=settings.smtp.attach_max_mb)
+        state["status"] = mail.deliver(msg, settings.smtp, d / "summary.eml", outbox=data_path(settings) / "outbox",
+                                       send=send_email)
         if (d / "summary.eml").exists():
             files["summary.eml"] = d / "summary.eml"
 
     for name, fn in (("score", do_score), ("notes", do_notes), ("mix", do_mix), ("stats", do_stats),
-                     ("pdf", do_pdf), ("email", do_email)):
+                     ("history", do_history), ("pdf", do_pdf), ("email", do_email)):
         step(name, fn)
     if not state["status"]:
         state["status"] = "email not sent: see the notes"

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from game.song import Song, note_name
-from reports.score import target_track
+from game.scoring import target_track
 from reports.stats import table_rows
 from reports.track import Track
 

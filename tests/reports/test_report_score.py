@@ -10,7 +10,7 @@ import sessionkit as kit
 from game.song import load
 from reports.mix import mix
 from reports.notes import played_notes
-from reports.score import rating, score
+from game.scoring import rating, score
 from reports.sessiondata import SessionData
 from game.logfiles import SYNTH_COLUMNS
 from reports.track import played_track
