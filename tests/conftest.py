@@ -15,6 +15,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from standins import MjpegServer, PulseServer, SmtpServer, XvfbDisplay  # noqa: E402
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_data_dir(tmp_path_factory):
+    """Every session and command the tests run keeps its history and email outbox here, not in the real user data
+    folder (HANDTONE_DATA_DIR reaches the app's subprocesses through the environment)."""
+    path = tmp_path_factory.mktemp("handtone-data")
+    old = os.environ.get("HANDTONE_DATA_DIR")
+    os.environ["HANDTONE_DATA_DIR"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("HANDTONE_DATA_DIR", None)
+    else:
+        os.environ["HANDTONE_DATA_DIR"] = old
+
+
 @pytest.fixture(scope="session")
 def pulse():
     """A running PulseAudio null sink; its env (PULSE_SERVER...) is in pulse.env."""
