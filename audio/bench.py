@@ -11,7 +11,8 @@ Figures (from the session's own stats files, the ones a player's session writes)
   capture time, one value per frame (game/figures.py);
 - underflows of the synth and the backing, counted by PortAudio's flag and by frames delivered against the wall
   clock (audio/output.py), and the latest a callback came behind its pace;
-- the latency asked for and the one PortAudio reports, the block, the detector's time per frame, CPU per process.
+- the latency asked for and the one PortAudio reports, the block, the detector's time per frame, CPU per process;
+- how late this machine lets a real-time thread wake meanwhile, and its stolen time (audio/stallprobe.py).
 """
 from __future__ import annotations
 
@@ -42,11 +43,13 @@ def bench_audio(seconds: float = 60.0, block: int | None = None, latency: str | 
             server = NullSinkServer(settings.sample_rate).start()
             old_env = {k: os.environ.get(k) for k in server.env}
             os.environ.update(server.env)       # the children are spawned with this environment
-        result = run_session(settings, song_mod.load_for(settings))
+        from audio.stallprobe import StallProbe
+        with StallProbe() as probe:     # what the machine itself does to a real-time thread meanwhile
+            result = run_session(settings, song_mod.load_for(settings))
         if result.session_dir is None:
             raise RuntimeError(result.reason)
         row = figures(result.session_dir)
-        row.update(setting_latency=settings.latency, setting_block=settings.block, seconds=seconds,
+        row.update(machine=probe.result, setting_latency=settings.latency, setting_block=settings.block, seconds=seconds,
                    null_sink=null_sink, stop_reason=result.reason,
                    session_dir=str(result.session_dir) if keep else None)
         return row
@@ -119,6 +122,14 @@ def format_row(r: dict) -> str:
         f"{f(r['music_output_latency_ms'], ' ms')})",
         "  CPU seconds: " + ", ".join(f"{k} {v:g}" for k, v in r["cpu_s"].items()),
     ]
+    m = r.get("machine")
+    if m:
+        steal = "-" if m.get("steal_share") is None else f"{100 * m['steal_share']:.2f} %"
+        policy = f"SCHED_FIFO {m['priority']}" if m["realtime"] else "normal priority"
+        lines.append(f"  this machine: a probe thread ({policy}, waking every 1 ms) woke up to "
+                     f"{m['late_max_ms']} ms late ({m['late_over_2ms']} times over 2 ms, {m['late_over_5ms']} over "
+                     f"5 ms); stolen time {steal}")
+        lines.append("  (a stall longer than a stream's buffer runs it dry whatever the game does)")
     if r.get("synth_mode") != "device":
         lines.append("  no speaker was used (the synth ran on the clock): latency is not the device's; "
                      "try --null-sink on Linux")

@@ -19,6 +19,10 @@ def test_bench_audio_prints_the_sessions_figures(app, tmp_path):
     assert row["latency_frames"] > 100 and row["vision_frames"] > 100
     for key in ("synth_underflows_flag", "synth_underflows_clock", "music_underflows_flag", "music_underflows_clock"):
         assert isinstance(row[key], int), (key, row)
+    # the machine's own stalls, measured beside the session by a real-time probe thread waking every millisecond
+    m = row["machine"]
+    assert m["wakeups"] > 3000 and m["late_max_ms"] >= 0 and m["late_over_2ms"] >= m["late_over_5ms"] >= 0, m
+    assert m["realtime"] is True, "root in CI may use SCHED_FIFO: the probe must run at the callbacks' priority"
     # the figures are the kept session's own
     stats = json.loads((next(tmp_path.glob("*/stats-synth.json"))).read_text())
     assert stats["latency_ms"]["p50"] == row["latency_ms_p50"]
