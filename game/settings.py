@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Mapping
@@ -68,6 +69,7 @@ class SmtpSettings:
     timeout: float = 10.0              # seconds to wait for the server at each step
     retries: int = 3                   # further attempts after a failed send (1 s, 2 s, 4 s apart); 0: one try only
     attach_max_mb: float = 10.0        # performance.wav is attached only when the whole message stays under this
+    cafile: str = ""                   # a CA certificate (PEM) to trust instead of the system's ("": the system's)
 
     @property
     def configured(self) -> bool:
@@ -209,21 +211,65 @@ def build(cli: Mapping | None = None, environ: Mapping[str, str] | None = None) 
 
 
 def _smtp(env: Mapping[str, str]) -> SmtpSettings:
+    """SMTP_* keys (see .env.example). Numbers that do not parse fail here; the rest is checked in validate."""
     to = tuple(a.strip() for a in env.get("SMTP_TO", "").replace(";", ",").split(",") if a.strip())
     security = env.get("SMTP_SECURITY", "starttls").strip().lower() or "starttls"
     port_default = {"starttls": 587, "ssl": 465, "none": 25}.get(security, 587)
+    user = env.get("SMTP_USER", "").strip()
     return SmtpSettings(
         host=env.get("SMTP_HOST", "").strip(),
-        port=_coerce("SMTP_PORT", int, env.get("SMTP_PORT") or port_default),
+        port=_coerce("SMTP_PORT", int, env.get("SMTP_PORT", "").strip() or port_default),
         security=security,
-        user=env.get("SMTP_USER", "").strip(),
+        user=user,
         password=env.get("SMTP_PASSWORD", ""),
-        sender=env.get("SMTP_FROM", "").strip() or env.get("SMTP_USER", "").strip() or "handtone@localhost",
+        sender=env.get("SMTP_FROM", "").strip() or (user if "@" in user else "") or "handtone@localhost",
         to=to,
-        timeout=_coerce("SMTP_TIMEOUT", float, env.get("SMTP_TIMEOUT") or 10.0),
-        retries=_coerce("SMTP_RETRIES", int, env.get("SMTP_RETRIES") or 3),
-        attach_max_mb=_coerce("SMTP_ATTACH_MAX_MB", float, env.get("SMTP_ATTACH_MAX_MB") or 10.0),
+        timeout=_coerce("SMTP_TIMEOUT", float, env.get("SMTP_TIMEOUT", "").strip() or 10.0),
+        retries=_coerce("SMTP_RETRIES", int, env.get("SMTP_RETRIES", "").strip() or 3),
+        attach_max_mb=_coerce("SMTP_ATTACH_MAX_MB", float, env.get("SMTP_ATTACH_MAX_MB", "").strip() or 10.0),
+        cafile=env.get("SMTP_CAFILE", "").strip(),
     )
+
+
+def _address_problem(text: str) -> str | None:
+    """Why text is not one email address ("zoe@example.org" or "Zoe <zoe@example.org>"), or None."""
+    from email.utils import parseaddr
+    name, addr = parseaddr(text)
+    if not re.fullmatch(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+", addr or ""):
+        return f"{text!r} is not an email address"
+    if not name and text.strip() != addr:
+        return f"{text!r} is not an email address"
+    return None
+
+
+def _validate_smtp(m: SmtpSettings) -> None:
+    """The SMTP_* checks: each error names the key to fix, so a bad value stops `play` before the session."""
+    where = "(in .env or the environment; see .env.example)"
+    if m.security not in SECURITIES:
+        raise SettingsError(f"SMTP_SECURITY must be one of {', '.join(SECURITIES)}, got {m.security!r} {where}")
+    if not 1 <= m.port <= 65535:
+        raise SettingsError(f"SMTP_PORT must be 1..65535 (587 for starttls, 465 for ssl), got {m.port} {where}")
+    if m.host and not m.to:
+        raise SettingsError("SMTP_HOST is set but SMTP_TO is empty: set SMTP_TO to the address(es) to send to")
+    for a in m.to:
+        if (problem := _address_problem(a)):
+            raise SettingsError(f"SMTP_TO: {problem} (separate several with commas) {where}")
+    if (problem := _address_problem(m.sender)):
+        raise SettingsError(f"SMTP_FROM: {problem} {where}")
+    if m.user and not m.password:
+        raise SettingsError(f"SMTP_USER is set but SMTP_PASSWORD is empty: set both, or neither for a server "
+                            f"without login {where}")
+    if m.password and not m.user:
+        raise SettingsError(f"SMTP_PASSWORD is set but SMTP_USER is empty: set the login name too {where}")
+    if not m.timeout > 0:
+        raise SettingsError(f"SMTP_TIMEOUT must be more than 0 seconds, got {m.timeout} {where}")
+    if m.retries < 0:
+        raise SettingsError(f"SMTP_RETRIES must be 0 or more, got {m.retries} {where}")
+    if m.attach_max_mb < 0:
+        raise SettingsError(f"SMTP_ATTACH_MAX_MB must be 0 or more, got {m.attach_max_mb} {where}")
+    if m.cafile and not Path(m.cafile).expanduser().is_file():
+        raise SettingsError(f"SMTP_CAFILE: no file {m.cafile} (a PEM CA certificate; leave empty for the "
+                            f"system's) {where}")
 
 
 def _bad(field_name: str, text: str) -> SettingsError:
@@ -282,7 +328,4 @@ def validate(s: Settings) -> None:
     if delay_ms(s.delay) is None and s.delay != "auto":
         raise _bad("delay", f"delay must be auto or milliseconds from -1000 to 1000 (e.g. 140: you play 140 ms "
                             f"late), got {s.delay!r}")
-    if s.smtp.security not in SECURITIES:
-        raise SettingsError(f"SMTP_SECURITY must be one of {', '.join(SECURITIES)}, got {s.smtp.security!r}")
-    if s.smtp.host and not s.smtp.to:
-        raise SettingsError("SMTP_HOST is set but SMTP_TO is empty: set SMTP_TO to the address(es) to send to")
+    _validate_smtp(s.smtp)
