@@ -21,21 +21,23 @@ COLUMNS = ("start", "end", "name", "midi", "hz")
 def played_notes(track: Track, min_note: float = MIN_NOTE) -> list[dict]:
     """Each played note: start, end (s), name, midi (rounded), hz (of the mean pitch played during it)."""
     rounded = np.where(track.sounding, np.round(np.nan_to_num(track.pitch)), np.nan)
-    out, i, n = [], 0, len(rounded)
-    while i < n:
-        if np.isnan(rounded[i]):
-            i += 1
+    if len(rounded) == 0:
+        return []
+    # runs of one rounded pitch (silence is one run too), found with numpy: a long session has hundreds of
+    # thousands of samples
+    key = np.where(track.sounding, rounded, -1.0)
+    change = np.flatnonzero(key[1:] != key[:-1]) + 1
+    starts = np.concatenate(([0], change))
+    ends = np.concatenate((change, [len(rounded)]))
+    sums = np.add.reduceat(np.nan_to_num(track.pitch), starts)
+    out = []
+    for i, j, total in zip(starts.tolist(), ends.tolist(), sums.tolist()):   # one step per run
+        if np.isnan(rounded[i]) or (j - i) * STEP < min_note - 1e-9:
             continue
-        j = i
-        while j < n and rounded[j] == rounded[i]:
-            j += 1
-        if (j - i) * STEP >= min_note - 1e-9:
-            midi = int(rounded[i])
-            start = float(track.t[i]) - STEP / 2  # the sample's interval starts half a step before its centre
-            out.append({"start": round(start, 3), "end": round(start + (j - i) * STEP, 3),
-                        "name": note_name(midi), "midi": midi,
-                        "hz": round(midi_to_hz(float(track.pitch[i:j].mean())), 2)})
-        i = j
+        midi = int(rounded[i])
+        start = float(track.t[i]) - STEP / 2  # the sample's interval starts half a step before its centre
+        out.append({"start": round(start, 3), "end": round(start + (j - i) * STEP, 3),
+                    "name": note_name(midi), "midi": midi, "hz": round(midi_to_hz(total / (j - i)), 2)})
     return out
 
 

@@ -19,7 +19,7 @@ from reports.track import played_track
 def _score(d, song, tolerance=1.0):
     data = SessionData(d)
     track = played_track(data.csv("synth.csv", SYNTH_COLUMNS), song.duration + 1.0)
-    return score(track, song, tolerance, 0, "medium"), track
+    return score(track, song, tolerance=tolerance, transpose=0, difficulty="medium"), track
 
 
 def test_perfect_performance_scores_10000(tmp_path):
@@ -30,7 +30,7 @@ def test_perfect_performance_scores_10000(tmp_path):
     assert result["rating"] == "Superstar"
     assert all(n["hit_fraction"] == 1.0 for n in result["notes"])
     assert all(n["mean_error_cents"] == 0.0 for n in result["notes"])
-    assert result["player_delay"]["delay_ms"] == 0
+    assert result["delay"]["estimated_ms"] == 0 and result["delay"]["applied_ms"] == 0
 
 
 def test_silence_scores_0(tmp_path):
@@ -40,7 +40,7 @@ def test_silence_scores_0(tmp_path):
     assert result["total"] == 0 and result["rating"] == "Tone Deaf"
     assert not track.sounding.any()
     assert all(n["mean_error_cents"] is None for n in result["notes"])
-    assert result["player_delay"]["delay_ms"] is None
+    assert result["delay"]["estimated_ms"] is None and result["delay"]["applied_ms"] == 0
 
 
 def test_half_right_scores_about_half(tmp_path):
@@ -89,9 +89,10 @@ def test_player_delay_is_estimated_not_applied(tmp_path):
     late = kit.perfect(song)
     kit.write_synth(tmp_path, lambda t: late(t - 0.15), song.duration + 1.0)
     result, _ = _score(tmp_path, song)
-    delay = result["player_delay"]
-    assert delay["delay_ms"] == pytest.approx(150, abs=10)
-    assert delay["hit_share_at_delay"] > 0.95 > delay["hit_share_at_zero"]
+    delay = result["delay"]
+    assert delay["estimated_ms"] == pytest.approx(150, abs=10)
+    assert delay["hit_share_at_estimate"] > 0.95 > delay["hit_share_at_zero"]
+    assert delay["mode"] == "fixed" and delay["applied_ms"] == 0
     assert result["total"] < 10000  # not applied
 
 
