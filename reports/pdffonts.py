@@ -1,0 +1,47 @@
+"""Fonts for the scorecard, so any player name prints without crashing the report.
+
+DejaVu Sans (shipped with matplotlib, so nothing extra to install) covers Latin, Greek, Cyrillic and more. For what
+it lacks, fpdf2 falls back glyph by glyph to: a CJK font when the system has one of a few well-known TTFs, then
+matplotlib's Last Resort font, which draws a box naming the Unicode block of any character (so a Chinese name shows
+as boxes rather than vanishing, and its real characters are still in the PDF's text layer, for search and copy).
+Right-to-left scripts print their letters unshaped, in storage order.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+FAMILY = "DejaVu"
+# TTFs (fpdf2 reads no .ttc collections) that cover CJK, where distributions put them
+SYSTEM_FALLBACKS = (
+    "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
+    "/usr/share/fonts/truetype/arphic-ukai/ukai.ttf",
+    "/usr/share/fonts/truetype/unfonts-core/UnDotum.ttf",
+    "/Library/Fonts/Arial Unicode.ttf",
+    "C:/Windows/Fonts/arialuni.ttf",
+)
+
+
+def matplotlib_fonts() -> Path:
+    import matplotlib
+    return Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+
+
+def setup(pdf) -> list[str]:
+    """Add DejaVu (regular, bold) and the fallbacks to an FPDF; returns the fallback families in use."""
+    fonts = matplotlib_fonts()
+    pdf.add_font(FAMILY, "", str(fonts / "DejaVuSans.ttf"))
+    pdf.add_font(FAMILY, "B", str(fonts / "DejaVuSans-Bold.ttf"))
+    fallbacks = []
+    candidates = [Path(p) for p in SYSTEM_FALLBACKS] + [fonts / "LastResortHE-Regular.ttf"]
+    for i, path in enumerate(candidates):
+        if not path.is_file():
+            continue
+        name = f"fallback{i}"
+        try:
+            pdf.add_font(name, "", str(path))
+        except Exception:  # noqa: BLE001 - an unreadable system font only costs its glyphs
+            continue
+        fallbacks.append(name)
+    if fallbacks:
+        pdf.set_fallback_fonts(fallbacks, exact_match=False)
+    return fallbacks
