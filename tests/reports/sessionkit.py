@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import wave
 from pathlib import Path
 
@@ -125,4 +126,7 @@ def full_session(d: Path, pitch=None, song_name: str = "twinkle", player: str = 
 
 
 def settings(player: str = "Zoë Ångström", difficulty: str = "medium", **smtp) -> Settings:
-    return Settings(player=player, difficulty=difficulty, smtp=SmtpSettings(**smtp))
+    """Settings for a report test; the history and outbox go to the run's private HANDTONE_DATA_DIR
+    (tests/conftest.py), never to the real user data folder (a Settings made here does not read the environment)."""
+    return Settings(player=player, difficulty=difficulty, data_dir=os.environ.get("HANDTONE_DATA_DIR", ""),
+                    smtp=SmtpSettings(**smtp))
