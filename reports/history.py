@@ -202,7 +202,7 @@ class _open:
             if self.create:
                 path.parent.mkdir(parents=True, exist_ok=True)
             # autocommit mode (isolation_level=None): transactions are explicit, writers take the lock up front
-            uri = path.as_uri() + ("" if self.create else "?mode=ro")
+            uri = path.as_uri() + ("" if self.create else "?mode=rw")   # rw: never creates; can undo a crashed writer
             self.db = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         except (OSError, sqlite3.Error) as e:
             raise _error(path, e) from e
