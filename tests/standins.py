@@ -86,35 +86,149 @@ class XvfbDisplay:
             self.proc.wait(5)
 
 
-class SmtpServer:
-    """aiosmtpd on 127.0.0.1 keeping every message it receives."""
+def make_cert(d: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1/localhost made with the openssl CLI: (cert.pem, key.pem). The cert
+    is its own CA, so a client trusts the server by giving it as SMTP_CAFILE."""
+    openssl = require_tool("openssl")
+    d.mkdir(parents=True, exist_ok=True)
+    cert, key = d / "cert.pem", d / "key.pem"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
 
-    def __init__(self, **controller_kwargs):
+
+class SmtpServer:
+    """aiosmtpd on 127.0.0.1 keeping every message it receives.
+
+    - ``tls``: None (plain), "starttls" (STARTTLS required before AUTH and MAIL) or "ssl" (implicit TLS), with
+      ``cert`` = make_cert(...)'s (cert, key).
+    - ``user``/``password``: AUTH PLAIN/LOGIN offered (required with starttls); a wrong one gets 535.
+    - ``refuse_rcpt`` {address: reply} and ``data_reply`` (e.g. "554 5.6.0 rejected"): the server's refusals; set
+      them back to {} / None mid-test to make the server work again.
+    ``logins`` counts the logins that succeeded, ``failed_logins`` those refused.
+    """
+
+    def __init__(self, *, tls: str | None = None, cert: tuple[Path, Path] | None = None, user: str | None = None,
+                 password: str | None = None, refuse_rcpt: dict | None = None, data_reply: str | None = None,
+                 port: int | None = None, **controller_kwargs):
         self.messages = []  # (envelope mail_from, rcpt_tos, raw bytes)
+        self.tls, self.cert, self.user, self.password = tls, cert, user, password
+        self.refuse_rcpt = dict(refuse_rcpt or {})
+        self.data_reply = data_reply
+        self.logins = 0
+        self.failed_logins = 0
         self.kwargs = controller_kwargs
         self.controller = None
-        self.port = None
+        self.port = port            # None: a free one at start
 
     def start(self) -> "SmtpServer":
         try:
             from aiosmtpd.controller import Controller
+            from aiosmtpd.smtp import AuthResult
         except ImportError:
             missing("aiosmtpd is not installed (run make setup)")
         server = self
 
         class Handler:
+            async def handle_RCPT(self, _server, _session, envelope, address, _options):
+                if address in server.refuse_rcpt:
+                    return server.refuse_rcpt[address]
+                envelope.rcpt_tos.append(address)
+                return "250 OK"
+
             async def handle_DATA(self, _server, _session, envelope):
+                if server.data_reply:
+                    return server.data_reply
                 server.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
                 return "250 OK"
 
-        self.port = free_port()
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, **self.kwargs)
+        def authenticator(_server, _session, _envelope, _mechanism, auth_data):
+            ok = (getattr(auth_data, "login", b"") == (server.user or "").encode()
+                  and getattr(auth_data, "password", b"") == (server.password or "").encode())
+            if ok:
+                server.logins += 1
+            else:
+                server.failed_logins += 1
+            return AuthResult(success=ok)
+
+        kwargs = dict(self.kwargs)
+        if self.tls:
+            import ssl
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*map(str, self.cert))
+            if self.tls == "starttls":
+                kwargs.update(tls_context=context, require_starttls=True)
+            else:
+                kwargs.update(ssl_context=context, auth_require_tls=False)  # implicit TLS: aiosmtpd sees no STARTTLS
+        if self.user is not None:
+            kwargs.update(authenticator=authenticator, auth_required=self.tls == "starttls")
+        self.port = self.port or free_port()
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, **kwargs)
         self.controller.start()
         return self
 
     def stop(self) -> None:
         if self.controller:
             self.controller.stop()
+            self.controller = None
+
+
+def secret_forms(password: str, user: str) -> list[str]:
+    """The password as it could leak: plain, and base64 as AUTH PLAIN and AUTH LOGIN send it."""
+    import base64
+    b64 = lambda t: base64.b64encode(t.encode()).decode()  # noqa: E731
+    return [password, b64(password), b64(f"\0{user}\0{password}"), b64(f"{user}\0{password}")]
+
+
+def assert_secret_nowhere(password: str, user: str, folders=(), texts=()) -> None:
+    """No form of the password in any file under the folders (recursively) nor in the texts (outputs, logs)."""
+    forms = secret_forms(password, user)
+    for folder in folders:
+        for f in Path(folder).rglob("*"):
+            if f.is_file():
+                raw = f.read_bytes()
+                for form in forms:
+                    assert form.encode() not in raw, f"the password is in {f}"
+    for text in texts:
+        for form in forms:
+            assert form not in text, f"the password is in the output: {text[:200]!r}"
+
+
+class HangingServer:
+    """A server that accepts connections on 127.0.0.1 and never says a word (a mail server stuck, a firewall that
+    swallows packets after the handshake). ``connections`` counts those accepted."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self._held: list = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    def start(self) -> "HangingServer":
+        self._thread.start()
+        return self
+
+    def _accept(self) -> None:
+        self.sock.settimeout(0.1)
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (socket.timeout, OSError):
+                continue
+            self.connections += 1
+            self._held.append(conn)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        for c in self._held:
+            c.close()
+        self.sock.close()
 
 
 class MjpegServer:
