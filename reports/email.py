@@ -38,7 +38,7 @@ def compose(*, title: str, player: str, score: dict | None, stats: dict | None, 
     if wav is None:
         return without
     encoded = math.ceil(wav.stat().st_size / 57) * 78          # base64: 76 characters + CRLF per 57 bytes
-    if len(without.as_bytes(policy=SMTP_POLICY)) + encoded + 1000 > limit:
+    if encoded > limit:        # the recording alone is over: no need to build the message to know
         return without
     msg = _message(**parts, wav=wav, wav_attached=True, limit_mb=attach_max_mb)
     return msg if len(msg.as_bytes(policy=SMTP_POLICY)) <= limit else without
