@@ -187,31 +187,102 @@ def _date(session: dict) -> str:
         return str(started) if started else "date unknown"
 
 
-def rebuild(session_dir: Path, settings=None) -> ReportSummary:
-    """Rebuild a finished session's reports from its folder (song, player, difficulty and transpose from
-    session.json, so a transposed session is scored against the notes it was played to)."""
+# what a rebuilt report takes from the session itself unless the command line says otherwise
+SESSION_FIELDS = ("difficulty", "player", "octave_fold", "delay", "transpose")
+
+
+class NotASession(Exception):
+    """A folder that cannot be rebuilt; the message is the one line for the player."""
+
+
+def session_info(session_dir: Path) -> dict:
+    """session.json of a session folder, or NotASession saying what is wrong."""
     import json
+    d = Path(session_dir)
+    if not d.is_dir():
+        raise NotASession(f"no session folder {d}: give the path of a folder under sessions/")
+    path = d / "session.json"
+    if not path.is_file():
+        raise NotASession(f"{d} is not a session folder (no session.json): give a folder under sessions/")
+    try:
+        session = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise NotASession(f"{path} cannot be read ({e}): the session cannot be rebuilt") from None
+    if not isinstance(session, dict):
+        raise NotASession(f"{path} is not a session record: the session cannot be rebuilt")
+    return session
+
+
+def with_session(settings, session: dict, given=()):
+    """settings with session.json's difficulty, player, octave folding, delay and transpose, except the fields
+    in ``given`` (set on the command line), so a rebuilt report scores the session as it was played."""
+    from game import settings as gs
+    changes = {k: session[k] for k in SESSION_FIELDS if k not in given and session.get(k) is not None}
+    if "transpose" in changes:
+        changes["transpose"] = int(changes["transpose"])
+    if "delay" in changes:
+        changes["delay"] = str(changes["delay"])
+    out = settings.replace(**changes)
+    gs.validate(out)
+    return out
+
+
+def rebuild(session_dir: Path, settings=None, given=()) -> ReportSummary:
+    """Rebuild a finished session's reports from its folder, scored as session.json says it was played (see
+    with_session) unless ``given`` names fields the caller's settings decide. The email is only a draft
+    (summary.eml): the player had theirs when the session ended."""
     from game import settings as gs
     d = Path(session_dir)
+    session = session_info(d)
+    settings = with_session(settings if settings is not None else gs.build({}), session, given)
+    return build_reports(d, settings, None, send_email=False)
+
+
+def _scoring_line(session_dir: Path) -> str | None:
+    """How the rebuilt score was judged: difficulty, folding and the player's delay."""
+    import json
     try:
-        session = json.loads((d / "session.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        session = {}
-    if settings is None:
-        settings = gs.build({k: session.get(k) for k in ("difficulty", "player", "transpose")})
-    return build_reports(d, settings, None)
+        sc = json.loads((Path(session_dir) / "score.json").read_text(encoding="utf-8"))
+        delay = sc.get("delay") or {}
+        est = delay.get("estimated_ms")
+        return (f"judged at {sc['difficulty']} (within {sc['tolerance']} semitones), octave folding "
+                f"{'on' if sc.get('octave_fold') else 'off'}; your delay: "
+                f"{'not found' if est is None else f'about {est} ms'}, applied {delay.get('applied_ms', 0)} ms"
+                f"{' (auto)' if delay.get('mode') == 'auto' else ''}")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def run_command(args, settings) -> int:
+    """python main.py report SESSION_DIR: score, notes, stats, scorecard and an email draft again from the logs.
+    Flags left out (None in args) take the session's own values."""
+    from game.settings import SettingsError
+    given = {k for k in SESSION_FIELDS if getattr(args, k, None) is not None}
+    try:
+        summary = rebuild(Path(args.session_dir), settings, given)
+    except (NotASession, SettingsError) as e:
+        print(f"handtone: error: {e}", file=sys.stderr)
+        return 2
+    for line in summary.lines()[:1] + ([_scoring_line(args.session_dir)] if summary.total is not None else []) \
+            + summary.lines()[1:]:
+        if line:
+            print(line)
+    return 0 if summary.total is not None else 1
 
 
 def main(argv: list[str] | None = None) -> int:
+    """python -m reports.build SESSION_DIR: the report command with the session's own settings."""
+    from game.settings import SettingsError, build
     ap = argparse.ArgumentParser(prog="python -m reports.build", description="Rebuild a session's reports.")
     ap.add_argument("session_dir", type=Path)
     args = ap.parse_args(argv)
-    if not args.session_dir.is_dir():
-        print(f"no session folder {args.session_dir}: give the path of a folder under sessions/", file=sys.stderr)
+    try:
+        settings = build({})
+    except SettingsError as e:
+        print(f"handtone: error: {e}", file=sys.stderr)
         return 2
-    for line in rebuild(args.session_dir).lines():
-        print(line)
-    return 0
+    return run_command(argparse.Namespace(session_dir=args.session_dir, **{k: None for k in SESSION_FIELDS}),
+                       settings)
 
 
 if __name__ == "__main__":
