@@ -21,7 +21,8 @@ from reports.track import Track
 
 DASH = "-"
 NOTE_GROUPS = 3      # the notes table runs in three side-by-side column groups, so a song's notes fit page 2
-LINE_GROUPS = 3
+LINE_GROUPS = 4
+NOTE_ROWS_FIRST = 30  # up to this many rows (90 notes) the notes table comes first on page 2 and all of it fits
 
 
 def write_pdf(path: Path, *, song: Song | None, player: str, started: str, score: dict | None, stats: dict | None,
@@ -125,15 +126,26 @@ def _lines_table(pdf, score: dict | None) -> None:
         return
     cells = [(str(int(li.get("line", 0)) + 1) if isinstance(li.get("line"), (int, float)) else DASH,
               _pct(li.get("hit_fraction")), _num(li.get("points"), 0), str(li.get("rating") or DASH)) for li in lines]
-    _grouped_table(pdf, ("line", "hit", "points", "rating"), (8, 10, 12, 32), cells, LINE_GROUPS, 7.5,
+    _grouped_table(pdf, ("line", "hit", "points", "rating"), (6, 8, 10, 20), cells, LINE_GROUPS, 6.5,
                    ("RIGHT", "RIGHT", "RIGHT", "LEFT"))
 
 
 # ---- page 2 ---------------------------------------------------------------------------------------------------------
 
 def _page_two(pdf, folder: Path, score: dict | None, stats: dict | None, history: dict | None) -> None:
-    _heading(pdf, "Notes", first=True)
     notes = (score or {}).get("notes") or []
+    if -(-len(notes) // NOTE_GROUPS) <= NOTE_ROWS_FIRST:
+        _notes(pdf, score, notes, first=True)
+        _timing(pdf, folder, stats)
+        _history(pdf, score, history)
+    else:   # a long song: the timing and the history stay on page 2, its notes table runs on after them
+        _timing(pdf, folder, stats, first=True)
+        _history(pdf, score, history)
+        _notes(pdf, score, notes)
+
+
+def _notes(pdf, score: dict | None, notes: list[dict], first: bool = False) -> None:
+    _heading(pdf, "Notes", first=first)
     if not notes:
         _text(pdf, "no notes scored (no score)" if not score else "the song has no notes", 8, h=5)
     else:
@@ -143,7 +155,10 @@ def _page_two(pdf, folder: Path, score: dict | None, stats: dict | None, history
         _text(pdf, "played: the median pitch played over the note; cents: its mean error (+ sharp, - flat); hit: "
                    "share of the note played within the tolerance; 1st ms: from the note's start to its first hit; "
                    "★ golden, R rap, F freestyle", 6.5, h=3.2)
-    _heading(pdf, "Timing")
+
+
+def _timing(pdf, folder: Path, stats: dict | None, first: bool = False) -> None:
+    _heading(pdf, "Timing", first=first)
     if not stats:
         _text(pdf, "no timing statistics (stats.json was not written: see the notes)", 8, h=5)
     else:
@@ -156,7 +171,6 @@ def _page_two(pdf, folder: Path, score: dict | None, stats: dict | None, history
         pdf.ln(1)
     values, why = pdfseries.latencies(folder, stats) if stats else (None, "no stats")
     _image(pdf, plots.timing_figure(values, why, pdfseries.fps_series(folder), pdfseries.cpu_per_process(stats)))
-    _history(pdf, score, history)
 
 
 def _note_row(n: dict) -> tuple[str, ...]:
@@ -209,6 +223,8 @@ def _grouped_table(pdf, header, widths, cells, groups, size, align) -> None:
     aligns = []
     for g in range(groups):
         aligns += list(align) + (["LEFT"] if g < groups - 1 else [])
+    if sum(col_widths) > pdf.epw:
+        col_widths = [w * pdf.epw / sum(col_widths) for w in col_widths]
     with pdf.table(col_widths=tuple(col_widths), text_align=tuple(aligns), line_height=size * 0.5,
                    padding=0.5, width=sum(col_widths), align="LEFT", first_row_as_headings=True,
                    borders_layout="HORIZONTAL_LINES") as table:

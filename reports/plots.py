@@ -72,13 +72,13 @@ def hit_mask(song: Song, track: Track, score: dict | None, transpose: int) -> np
 
 def roll_figure(song: Song, track: Track, score: dict | None, transpose: int = 0):
     """The song's notes as bars (golden in gold with a dark outline, rap hatched, freestyle grey), the played pitch
-    as a red line, the samples that hit as green dots; in up to three rows for a long song; the legend above."""
+    as a red line, green where it hit; in up to three rows for a long song; the legend above."""
     from matplotlib.patches import Patch
     t, pitch = track.t, track.pitch
     end = max(song.duration, float(t[-1]) if len(t) else 0.0) + 0.5
     rows = int(min(MAX_ROWS, max(1, np.ceil(end / ROW_SECONDS))))
     span = end / rows
-    fig = _figure(7.5, 1.3 + 1.9 * rows if rows > 1 else 3.2)
+    fig = _figure(7.5, 0.9 + 1.4 * rows if rows > 1 else 3.2)
     axes = fig.subplots(rows, 1, squeeze=False)[:, 0]
     hit = hit_mask(song, track, score, transpose)
     lo, hi = song.lowest + transpose - 2, song.highest + transpose + 2
@@ -95,8 +95,8 @@ def roll_figure(song: Song, track: Track, score: dict | None, transpose: int = 0
             ax.barh(n.midi + transpose, n.duration, left=n.start, height=0.8, color=COLOURS.get(n.kind, "#5b8cc7"),
                     edgecolor=EDGE.get(n.kind, "none"), hatch=HATCH.get(n.kind), linewidth=0.7, zorder=1)
         ax.plot(t, pitch, color=PLAYED, linewidth=0.8, zorder=2, label="played")
-        if hit.any():
-            ax.scatter(t[hit], pitch[hit], s=2.0, color=HIT, zorder=3, label="hit", linewidths=0)
+        if hit.any():   # the played line again, green where it hit (NaN breaks it elsewhere)
+            ax.plot(t, np.where(hit, pitch, np.nan), color=HIT, linewidth=1.4, zorder=3, label="hit")
         ax.set_xlim(x0, x1)
         ax.set_ylim(lo - 0.5, hi + 0.5)
         ax.set_yticks(ticks, [note_name(m) for m in ticks], fontsize=6.5)
