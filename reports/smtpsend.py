@@ -101,7 +101,8 @@ def _describe(e: Exception) -> str:
         return "SMTPRecipientsRefused: " + "; ".join(parts)
     if isinstance(e, smtplib.SMTPResponseException):
         return f"{type(e).__name__}: {e.smtp_code} {_text(e.smtp_error)}"
-    if isinstance(e, TimeoutError) or type(e).__name__ == "timeout":
+    # smtplib reports a reply that never came as a disconnection "...: timed out"
+    if isinstance(e, TimeoutError) or (isinstance(e, smtplib.SMTPServerDisconnected) and "timed out" in str(e)):
         return f"TimeoutError: the server did not answer within SMTP_TIMEOUT ({e or 'timed out'})"
     return f"{type(e).__name__}: {e}"
 

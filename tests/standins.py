@@ -150,7 +150,7 @@ class SmtpServer:
                 server.logins += 1
             else:
                 server.failed_logins += 1
-            return AuthResult(success=ok)
+            return AuthResult(success=ok, handled=False)   # handled=False: aiosmtpd sends the 235 or 535
 
         kwargs = dict(self.kwargs)
         if self.tls:
