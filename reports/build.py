@@ -60,7 +60,7 @@ def build_reports(session_dir: Path, settings, song, send_email: bool = True) ->
     state: dict = {"score": None, "stats": None, "track": None, "pdf": None, "status": "", "history": None}
     song = song if song is not None else _song_from(session, data)
     transpose = int(getattr(settings, "transpose", 0) or 0)
-    player = str(session.get("player") or settings.player)
+    player = str(settings.player)   # a live session's own; `report` puts session.json's in unless --player is given
     # what the children told the player during the session (no speaker, no microphone...): already shown live,
     # so kept out of the summary's warnings, but the scorecard and the email keep them with the warnings
     raw_notices = session.get("notices")
