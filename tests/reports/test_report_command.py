@@ -56,6 +56,9 @@ def test_report_rebuilds_a_real_session_with_its_own_or_the_given_settings(no_au
     assert auto["delay"]["applied_ms"] == auto["delay"]["estimated_ms"]
     assert "(auto)" in out
 
+    code, out, err, named = _report(folder, "--player", "Ana", env=env)
+    assert code == 0 and named["player"] == "Ana", out + err
+
     code, out, err, late = _report(folder, "--delay", "120", env=env)
     assert code == 0 and late["delay"] | {"estimated_ms": None} == {
         "estimated_ms": None, "applied_ms": 120, "mode": "fixed",
