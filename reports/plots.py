@@ -95,7 +95,7 @@ def roll_figure(song: Song, track: Track, score: dict | None, transpose: int = 0
             ax.barh(n.midi + transpose, n.duration, left=n.start, height=0.8, color=COLOURS.get(n.kind, "#5b8cc7"),
                     edgecolor=EDGE.get(n.kind, "none"), hatch=HATCH.get(n.kind), linewidth=0.7, zorder=1)
         ax.plot(t, pitch, color=PLAYED, linewidth=0.8, zorder=2, label="played")
-        if hit.any():   # the played line again, green where it hit (NaN breaks it elsewhere)
+        if score:   # the played line again, green where it hit (NaN breaks it elsewhere)
             ax.plot(t, np.where(hit, pitch, np.nan), color=HIT, linewidth=1.4, zorder=3, label="hit")
         ax.set_xlim(x0, x1)
         ax.set_ylim(lo - 0.5, hi + 0.5)

@@ -32,7 +32,7 @@ def pages(pdf: Path) -> list[str]:
     return [" ".join(p.split()) for p in out.split("\f")[:-1]]
 
 
-def render(pdf: Path, tmp: Path, dpi: int = 50) -> list[np.ndarray]:
+def render(pdf: Path, tmp: Path, dpi: int = 100) -> list[np.ndarray]:
     subprocess.run([require_tool("pdftoppm"), "-png", "-r", str(dpi), str(pdf), str(tmp / "page")], check=True)
     return [np.asarray(Image.open(p).convert("RGB")).astype(int) for p in sorted(tmp.glob("page*.png"))]
 
@@ -100,10 +100,11 @@ def test_scorecard_renders_the_piano_roll_in_colour(tmp_path):
     images = render(pdf, tmp_path)
     assert len(images) == 2
     for img in images:
-        assert np.count_nonzero(img.min(axis=-1) < 200) > 2000, "a page is (nearly) blank"
+        assert np.count_nonzero(img.min(axis=-1) < 200) > 8000, "a page is (nearly) blank"
     roll = images[0][images[0].shape[0] // 5: images[0].shape[0] * 3 // 5]
-    assert near(roll, GREEN) > 100, "played samples that hit are green"
-    assert near(roll, GOLD) > 20, "golden notes are gold"
+    print(f"green pixels in the roll: {near(roll, GREEN)}")
+    assert near(roll, GREEN) > 400, "played samples that hit are green"
+    assert near(roll, GOLD) > 100, "golden notes are gold"
 
 
 def test_a_miss_shows_no_hit_colour(tmp_path):
@@ -112,7 +113,9 @@ def test_a_miss_shows_no_hit_colour(tmp_path):
     assert sc["total"] == 0
     pdf = write_pdf(tmp_path / "report.pdf", song=song, player="Ana", started="today", score=sc, stats=stats,
                     track=track, warnings=[], history=None)
-    assert near(render(pdf, tmp_path)[0], GREEN, tol=20) == 0
+    green = near(render(pdf, tmp_path)[0], GREEN)
+    print(f"green pixels with nothing hit (the legend's): {green}")
+    assert green < 100
 
 
 def test_first_time_playing_and_missing_pieces_still_print(tmp_path):
