@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import email
 import json
+import os
 import subprocess
 import sys
 from email import policy
@@ -216,7 +217,8 @@ def test_scrub_removes_every_form_of_the_password():
 
 def test_rebuild_from_the_command_line(tmp_path):
     kit.full_session(tmp_path)
-    env = {"PATH": "/usr/bin:/bin", "HANDTONE_ENV_FILE": str(tmp_path / "no.env")}
+    env = {"PATH": "/usr/bin:/bin", "HANDTONE_ENV_FILE": str(tmp_path / "no.env"),
+           "HANDTONE_DATA_DIR": os.environ["HANDTONE_DATA_DIR"]}   # the history goes to the run's private folder
     proc = subprocess.run([sys.executable, "-m", "reports.build", str(tmp_path)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
