@@ -272,3 +272,27 @@ def test_queueing_the_same_message_again_updates_its_entry(tmp_path):
     meta = json.loads(first.with_suffix(".json").read_text())
     assert meta["reason"] == "second" and meta["attempts"] == 3
     assert sorted(p.name for p in box.iterdir()) == sorted([first.name, first.with_suffix(".json").name])
+
+
+def test_a_session_whose_email_fails_is_sent_later_by_outbox_send(tmp_path, cert, servers, capsys):
+    """The whole path: build_reports after a session, the server refusing the login; the player's line says where
+    the email waits; `python main.py outbox send` delivers it, scorecard attached, once the password is right."""
+    import sessionkit as kit
+    from reports.build import build_reports
+    server = servers(SmtpServer(tls="starttls", cert=cert, user=USER, password=SECRET))
+    session = tmp_path / "session"
+    song = kit.full_session(session)
+    settings = kit.settings(host="127.0.0.1", port=server.port, security="starttls", user=USER,
+                            password="not-" + SECRET, sender="game@handtone.test", to=("zoe@example.org",),
+                            timeout=5, retries=1, cafile=str(cert[0])).replace(data_dir=str(tmp_path / "data"))
+    summary = build_reports(session, settings, song)
+    status = summary.email_status
+    assert status.startswith("email failed (the server refused the login") and server.messages == []
+    [entry] = _queued(tmp_path / "data")
+    msg = entry.message()
+    assert "summary.eml" in summary.files and "10000" in msg["Subject"]
+    _check_queued_then_sent(tmp_path, session, status, server, _smtp(server.port, cafile=cert[0]), capsys, msg)
+    got = email.message_from_bytes(server.messages[0][2], policy=policy.default)
+    [pdf] = [p for p in got.iter_attachments() if p.get_filename() == "report.pdf"]
+    assert pdf.get_content() == (session / "report.pdf").read_bytes()
+    assert_secret_nowhere("not-" + SECRET, USER, folders=[tmp_path], texts=summary.lines())
