@@ -1,9 +1,10 @@
 """The outbox: emails that could not be sent wait here until `python main.py outbox send` gets them through.
 
-One message is one `<queued>-<id>.eml` (exactly the bytes to send) and a small `.json` beside it saying to whom, when,
-how many tries and the last reason (scrubbed: never the password). Both are written atomically (a temporary file
-renamed over), so a crash mid-write leaves the old file or the new one, never half a message. The same message
-queued again replaces its own entry instead of adding a copy.
+One message is one `<queued>-<id>.eml` (exactly the bytes to send; named by the time queued, to the microsecond,
+so they go in order) and a small `.json` beside it saying to whom, when, how many tries and the last reason
+(scrubbed: never the password). Both are written atomically (a temporary file renamed over), so a crash mid-write
+leaves the old file or the new one, never half a message. The same message queued again replaces its own entry
+instead of adding a copy.
 
 Also `python main.py email-test`: one short message, one try, the reason in one line when it does not go.
 """
@@ -48,7 +49,7 @@ def queue(outbox: Path, msg: EmailMessage, *, to, reason: str, attempts: int, dr
     outbox.mkdir(parents=True, exist_ok=True)
     key = hashlib.sha1(str(msg.get("Message-ID") or bytes(msg)).encode()).hexdigest()[:12]
     existing = sorted(outbox.glob(f"*-{key}.eml"))
-    eml = existing[0] if existing else outbox / f"{datetime.now().strftime('%Y%m%dT%H%M%S')}-{key}.eml"
+    eml = existing[0] if existing else outbox / f"{datetime.now().strftime('%Y%m%dT%H%M%S%f')}-{key}.eml"
     old = _meta(eml) if existing else {}
     now = datetime.now().isoformat(timespec="seconds")
     meta = {"queued": old.get("queued", now), "last_try": now, "subject": str(msg.get("Subject") or ""),
