@@ -138,11 +138,10 @@ def test_an_untrusted_certificate_is_refused_not_retried(tmp_path, cert, servers
     is sent to it); the message is queued and goes once the CA is given."""
     server = servers(SmtpServer(tls="starttls", cert=cert, user=USER, password=SECRET))
     session, msg = _session(tmp_path), _message(tmp_path)
-    t0 = time.monotonic()
-    status = deliver(msg, _smtp(server.port, "starttls", cafile=""), session / "summary.eml",
-                     outbox=tmp_path / "data" / "outbox", send=True, backoff_s=1.0)
-    assert time.monotonic() - t0 < 1.0          # permanent: no backoff waited
+    status = deliver(msg, _smtp(server.port, "starttls", cafile="", retries=3), session / "summary.eml",
+                     outbox=tmp_path / "data" / "outbox", send=True, backoff_s=FAST)
     assert "CERTIFICATE_VERIFY_FAILED" in status and "SMTP_CAFILE" in status
+    assert _queued(tmp_path / "data")[0].meta["attempts"] == 1    # permanent: not retried
     assert server.logins == 0 and server.messages == []
     _check_queued_then_sent(tmp_path, session, status, server, _smtp(server.port, "starttls", cafile=cert[0]),
                             capsys, msg)
@@ -245,7 +244,7 @@ def test_a_hanging_server_is_given_up_after_the_timeouts(tmp_path, cert, servers
     waited = time.monotonic() - t0
     bound = timeout * (retries + 1) + FAST * (2 ** retries - 1)
     print(f"hanging server: gave up after {waited:.2f} s (timeouts + backoff: {bound:.2f} s)")
-    assert bound <= waited < bound + 5.0
+    assert bound <= waited < bound + 10.0        # gave up: the timeouts and backoff, not much more
     assert "did not answer within SMTP_TIMEOUT" in status and hang.connections == retries + 1
     server = servers(SmtpServer(tls="starttls", cert=cert, user=USER, password=SECRET))
     _check_queued_then_sent(tmp_path, session, status, server, _smtp(server.port, cafile=cert[0]), capsys, msg)
