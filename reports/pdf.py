@@ -79,9 +79,11 @@ def _score_block(pdf, score: dict, history: dict | None) -> None:
     total = score.get("total")
     pdf.cell(55, 17, DASH if total is None else str(total), new_x="RIGHT", new_y="TOP")
     pdf.set_font(pdffonts.FAMILY, "B", 22)
-    rating = score.get("rating") or DASH
-    best = " · new personal best!" if history and history.get("is_best") else ""
-    pdf.cell(0, 17, f"{rating}{best}", new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 17, str(score.get("rating") or DASH), new_x="LMARGIN", new_y="NEXT")
+    if history and history.get("is_best"):
+        pdf.set_text_color(0x9a, 0x6f, 0x00)
+        _text(pdf, "New personal best for this song!", 12, bold=True, h=6)
+        pdf.set_text_color(0)
     streak = score.get("longest_streak")
     _text(pdf, f"notes {_num(score.get('notes_points'), 0)} / 9000    line bonus {_num(score.get('line_bonus'), 0)}"
                f" / 1000    longest streak {DASH if streak is None else f'{streak} notes'}"

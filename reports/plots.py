@@ -78,7 +78,7 @@ def roll_figure(song: Song, track: Track, score: dict | None, transpose: int = 0
     end = max(song.duration, float(t[-1]) if len(t) else 0.0) + 0.5
     rows = int(min(MAX_ROWS, max(1, np.ceil(end / ROW_SECONDS))))
     span = end / rows
-    fig = _figure(7.5, 0.9 + 1.4 * rows if rows > 1 else 3.2)
+    fig = _figure(7.5, 0.9 + 1.4 * rows if rows > 1 else 4.0)
     axes = fig.subplots(rows, 1, squeeze=False)[:, 0]
     hit = hit_mask(song, track, score, transpose)
     lo, hi = song.lowest + transpose - 2, song.highest + transpose + 2
@@ -96,7 +96,7 @@ def roll_figure(song: Song, track: Track, score: dict | None, transpose: int = 0
                     edgecolor=EDGE.get(n.kind, "none"), hatch=HATCH.get(n.kind), linewidth=0.7, zorder=1)
         ax.plot(t, pitch, color=PLAYED, linewidth=0.8, zorder=2, label="played")
         if score:   # the played line again, green where it hit (NaN breaks it elsewhere)
-            ax.plot(t, np.where(hit, pitch, np.nan), color=HIT, linewidth=1.4, zorder=3, label="hit")
+            ax.plot(t, np.where(hit, pitch, np.nan), color=HIT, linewidth=1.8, zorder=3, label="hit")
         ax.set_xlim(x0, x1)
         ax.set_ylim(lo - 0.5, hi + 0.5)
         ax.set_yticks(ticks, [note_name(m) for m in ticks], fontsize=6.5)
@@ -187,7 +187,7 @@ def trend_figure(rows: list[dict], best: float | None):
     ax.tick_params(axis="y", labelsize=6)
     ax.set_ylabel("score", fontsize=6)
     ax.grid(axis="y", color="#eeeeee", linewidth=0.5)
-    ax.legend(fontsize=6, frameon=False, loc="lower left")
+    ax.legend(fontsize=6, frameon=False, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=2, borderaxespad=0.2)
     fig.tight_layout()
     return fig
 
