@@ -186,7 +186,7 @@ def test_email_to_a_closed_port_fails_and_keeps_the_secret(tmp_path, capsys):
     from standins import free_port
     song = kit.full_session(tmp_path)
     settings = kit.settings(host="127.0.0.1", port=free_port(), security="starttls", user="zoe", password=SECRET,
-                            to=("zoe@example.org",), timeout=3)
+                            to=("zoe@example.org",), timeout=3, retries=0)
     summary = build_reports(tmp_path, settings, song)
     assert summary.email_status.startswith("email failed (ConnectionRefusedError")
     assert "saved summary.eml" in summary.email_status
