@@ -32,7 +32,10 @@ def write_pdf(path: Path, *, song: Song | None, player: str, started: str, score
     pdf = FPDF(format="A4")
     pdf.set_auto_page_break(True, margin=10)
     pdf.set_margins(12, 10, 12)
-    pdffonts.setup(pdf)
+    texts = [str(player or ""), *warnings, *(str(r.get("song") or "") for r in (history or {}).get("recent") or [])]
+    if song is not None:
+        texts += [song.title, song.artist, *(n.lyric for n in song.notes)]
+    pdffonts.setup(pdf, "".join(texts))
     pdf.set_title(f"handtone: {song.title if song else 'session'}")
     pdf.set_author(str(player or ""))
     pdf.add_page()

@@ -26,13 +26,21 @@ def matplotlib_fonts() -> Path:
     return Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 
 
-def setup(pdf) -> list[str]:
-    """Add DejaVu (regular, bold) and the fallbacks to an FPDF; returns the fallback families in use."""
+CJK_FROM = 0x2E80    # CJK radicals onwards: nothing DejaVu covers; below it, DejaVu or Last Resort
+
+
+def setup(pdf, text: str | None = None) -> list[str]:
+    """Add DejaVu (regular, bold) and the fallbacks to an FPDF; returns the fallback families in use.
+
+    ``text``: everything the scorecard will print that comes from outside (name, song, lyrics). A system CJK font
+    takes a second or more to load (the Droid fallback is 4 MB), so it is only added when the text has a character
+    from U+2E80 on; None adds it whenever it is there."""
     fonts = matplotlib_fonts()
     pdf.add_font(FAMILY, "", str(fonts / "DejaVuSans.ttf"))
     pdf.add_font(FAMILY, "B", str(fonts / "DejaVuSans-Bold.ttf"))
     fallbacks = []
-    candidates = [Path(p) for p in SYSTEM_FALLBACKS] + [fonts / "LastResortHE-Regular.ttf"]
+    wide = text is None or any(ord(c) >= CJK_FROM for c in text)
+    candidates = ([Path(p) for p in SYSTEM_FALLBACKS] if wide else []) + [fonts / "LastResortHE-Regular.ttf"]
     for i, path in enumerate(candidates):
         if not path.is_file():
             continue

@@ -11,6 +11,7 @@ APT_PACKAGES=(
   libgl1 libglib2.0-0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3   # opencv-python's GUI (Qt) at run time
   xvfb x11-utils xdotool                     # a real X display for window tests, and keys typed into it
   poppler-utils                              # pdftotext / pdftoppm to read reports back in tests
+  fonts-droid-fallback                       # CJK glyphs for players' names on the scorecard (DejaVu has none)
 )
 
 missing=()
