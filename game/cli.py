@@ -131,9 +131,16 @@ def parser() -> argparse.ArgumentParser:
                            "at 640x480 on one core (classic; landmarks lite and full, tracking and with the palm "
                            "detector on every frame). audio: a headless demo session (the demo clip looping, the "
                            "detector at full frame rate) and its motion-to-sound latency p50/p95/p99, underflows "
-                           "(by flag and by wall clock) and CPU.")
-    bench.add_argument("what", choices=["vision", "audio"], help="what to measure")
-    bench.add_argument("--frames", type=int, default=400, help="vision: frames per detector (default 400)")
+                           "(by flag and by wall clock) and CPU. ipc: the hand state one way through our "
+                           "shared-memory seqlock, multiprocessing.Queue, Pipe and a pickle file, and a 640x480 frame "
+                           "through shared memory and a Queue (median and p99 microseconds, torn reads); its figures "
+                           "go to bench-results/ipc.json and ipc.png too.")
+    bench.add_argument("what", choices=["vision", "audio", "ipc"], help="what to measure")
+    bench.add_argument("--frames", type=int, help="vision: frames per detector (default 400); ipc: 640x480 "
+                       "frames sent (default 200)")
+    bench.add_argument("--messages", type=int, default=5000, help="ipc: hand states sent per method (default 5000)")
+    bench.add_argument("--results", metavar="DIR", default="bench-results",
+                       help="ipc: where the JSON and PNG go (default bench-results/)")
     bench.add_argument("--seconds", type=float, default=60.0, help="audio: session length (default 60; 600 for "
                        "the 10-minute underflow check)")
     bench.add_argument("--block", type=int, metavar="FRAMES", help="audio: frames per callback (default: as play)")
@@ -274,9 +281,29 @@ def run_bench(args) -> int:
             return fail(f"bench audio: {e}")
         print(json.dumps(row, indent=1) if args.json else format_row(row))
         return 0
+    if args.what == "ipc":
+        return _bench_ipc(args)
     from vision.bench import bench_vision, format_rows
-    rows = bench_vision(frames=max(20, args.frames))
+    rows = bench_vision(frames=max(20, args.frames or 400))
     print(json.dumps(rows, indent=1) if args.json else format_rows(rows))
+    return 0
+
+
+def _bench_ipc(args) -> int:
+    import json
+    from pathlib import Path
+
+    from game.ipcbench import WriterFailed, bench_ipc, format_ipc, plot_ipc
+    try:
+        result = bench_ipc(messages=max(100, args.messages), frames=max(10, args.frames or 200))
+    except WriterFailed as e:
+        return fail(f"bench ipc: {e}", 1)
+    out = Path(args.results)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "ipc.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    plot = plot_ipc(result, out / "ipc.png")
+    print(json.dumps(result, indent=1) if args.json else format_ipc(result))
+    print(f"figures: {out / 'ipc.json'}, plot: {plot}")
     return 0
 
 

@@ -133,3 +133,12 @@ def test_a_killed_writer_fails_the_bench_and_leaves_nothing_behind(run):
     assert killed, "no writer child was started"
     assert not mp.active_children()
     assert _ours() == before == set()
+
+
+def test_bench_ipc_from_the_command_line_writes_its_json_and_plot(tmp_path):
+    from conftest import run_app
+    proc = run_app("bench", "ipc", "--messages", "300", "--frames", "10", "--results", tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "shared-memory seqlock" in proc.stdout and "target seqlock >= 20x Queue" in proc.stdout
+    saved = json.loads((tmp_path / "ipc.json").read_text())
+    assert saved["hand_state"] and saved["target"] and (tmp_path / "ipc.png").stat().st_size > 1000
