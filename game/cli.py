@@ -133,14 +133,17 @@ def parser() -> argparse.ArgumentParser:
                            "detector at full frame rate) and its motion-to-sound latency p50/p95/p99, underflows "
                            "(by flag and by wall clock) and CPU. ipc: the hand state one way through our "
                            "shared-memory seqlock, multiprocessing.Queue, Pipe and a pickle file, and a 640x480 frame "
-                           "through shared memory and a Queue (median and p99 microseconds, torn reads); its figures "
-                           "go to bench-results/ipc.json and ipc.png too.")
-    bench.add_argument("what", choices=["vision", "audio", "ipc"], help="what to measure")
+                           "through shared memory and a Queue (median and p99 microseconds, torn reads). pipeline: "
+                           "capture -> detect -> draw run sequentially, with threads, with processes and with a "
+                           "process pool (fps, CPU, speedup, which wins and why). ipc and pipeline also write their "
+                           "figures as JSON and PNG into --results.")
+    bench.add_argument("what", choices=["vision", "audio", "ipc", "pipeline"], help="what to measure")
     bench.add_argument("--frames", type=int, help="vision: frames per detector (default 400); ipc: 640x480 "
-                       "frames sent (default 200)")
+                       "frames sent (default 200); pipeline: frames (default 300)")
+    bench.add_argument("--workers", type=int, help="pipeline: threads or processes (default: the cores)")
     bench.add_argument("--messages", type=int, default=5000, help="ipc: hand states sent per method (default 5000)")
     bench.add_argument("--results", metavar="DIR", default="bench-results",
-                       help="ipc: where the JSON and PNG go (default bench-results/)")
+                       help="ipc, pipeline: where the JSON and PNG go (default bench-results/)")
     bench.add_argument("--seconds", type=float, default=60.0, help="audio: session length (default 60; 600 for "
                        "the 10-minute underflow check)")
     bench.add_argument("--block", type=int, metavar="FRAMES", help="audio: frames per callback (default: as play)")
@@ -283,6 +286,10 @@ def run_bench(args) -> int:
         return 0
     if args.what == "ipc":
         return _bench_ipc(args)
+    if args.what == "pipeline":
+        from vision.pipelinebench import bench_pipeline, format_pipeline, plot_pipeline
+        result = bench_pipeline(frames=max(10, args.frames or 300), workers=args.workers)
+        return _save_bench(args, "pipeline", result, format_pipeline, plot_pipeline)
     from vision.bench import bench_vision, format_rows
     rows = bench_vision(frames=max(20, args.frames or 400))
     print(json.dumps(rows, indent=1) if args.json else format_rows(rows))
@@ -290,20 +297,24 @@ def run_bench(args) -> int:
 
 
 def _bench_ipc(args) -> int:
-    import json
-    from pathlib import Path
-
     from game.ipcbench import WriterFailed, bench_ipc, format_ipc, plot_ipc
     try:
         result = bench_ipc(messages=max(100, args.messages), frames=max(10, args.frames or 200))
     except WriterFailed as e:
         return fail(f"bench ipc: {e}", 1)
+    return _save_bench(args, "ipc", result, format_ipc, plot_ipc)
+
+
+def _save_bench(args, name: str, result: dict, formatter, plotter) -> int:
+    """Print a bench's figures and keep them as <results>/<name>.json and <name>.png."""
+    import json
+    from pathlib import Path
     out = Path(args.results)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "ipc.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    plot = plot_ipc(result, out / "ipc.png")
-    print(json.dumps(result, indent=1) if args.json else format_ipc(result))
-    print(f"figures: {out / 'ipc.json'}, plot: {plot}")
+    (out / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    plot = plotter(result, out / f"{name}.png")
+    print(json.dumps(result, indent=1) if args.json else formatter(result))
+    print(f"figures: {out / (name + '.json')}, plot: {plot}")
     return 0
 
 

@@ -69,3 +69,13 @@ def test_the_why_follows_the_figures(result):
     why = explain(made_up)
     assert why.startswith("process pool wins on this 2-core machine: 180 fps, x1.80")
     assert "x1.20" in why and "GIL" in why
+
+
+def test_bench_pipeline_from_the_command_line_writes_its_json_and_plot(tmp_path):
+    import json
+    from conftest import run_app
+    proc = run_app("bench", "pipeline", "--frames", "20", "--workers", "2", "--results", tmp_path, timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "winner:" in proc.stdout and "process pool" in proc.stdout
+    saved = json.loads((tmp_path / "pipeline.json").read_text())
+    assert saved and (tmp_path / "pipeline.png").stat().st_size > 1000
