@@ -84,32 +84,24 @@ def _write_seqlock(name: str, messages: int, gap: float, results) -> None:
     results.put(stamps)
 
 
-def _write_queue(q, messages: int, gap: float, results) -> None:
+def _write_channel(channel, messages: int, gap: float, results) -> None:
+    """Through a multiprocessing.Queue (put) or a Pipe's sending end (send, then closed: the reader sees EOF)."""
+    is_pipe = hasattr(channel, "send")
+    send = channel.send if is_pipe else channel.put
     stamps = []
     time.sleep(WRITER_START_S)
     for k in range(1, messages + 1):
         state = (float(k),) * NFIELDS
         t = time.monotonic()
-        q.put(state)
+        send(state)
         stamps.append(t)
         _pause(gap)
+    if is_pipe:
+        channel.close()
     results.put(stamps)
 
 
-def _write_pipe(conn, messages: int, gap: float, results) -> None:
-    stamps = []
-    time.sleep(WRITER_START_S)
-    for k in range(1, messages + 1):
-        state = (float(k),) * NFIELDS
-        t = time.monotonic()
-        conn.send(state)
-        stamps.append(t)
-        _pause(gap)
-    conn.close()
-    results.put(stamps)
-
-
-def _write_pickle(path: str, messages: int, gap: float, in_place: bool, results) -> None:
+def _write_pickle(path: str, in_place: bool, messages: int, gap: float, results) -> None:
     """The old way: the whole state pickled to a file per message, either replaced atomically (temp file +
     os.replace) or rewritten in place (truncate, then write: a reader can open it in between)."""
     tmp = path + ".tmp"
@@ -382,7 +374,7 @@ def _hand_seqlock(ctx, tag: str, messages: int, gap: float) -> dict:
 def _hand_queue(ctx, tag: str, messages: int, gap: float) -> dict:
     q = ctx.Queue()
     try:
-        return _run(ctx, _write_queue, (q,), _blocking(lambda: q.get(timeout=0.2), "Queue"), "Queue", messages, gap)
+        return _run(ctx, _write_channel, (q,), _blocking(lambda: q.get(timeout=0.2), "Queue"), "Queue", messages, gap)
     finally:
         q.close()
 
@@ -397,7 +389,7 @@ def _hand_pipe(ctx, tag: str, messages: int, gap: float) -> dict:
 
     try:
         # our copy of the sending end is closed once the child has it, so a dead writer shows as EOF
-        return _run(ctx, _write_pipe, (sender,), _blocking(get, "Pipe"), "Pipe", messages, gap,
+        return _run(ctx, _write_channel, (sender,), _blocking(get, "Pipe"), "Pipe", messages, gap,
                     after_start=sender.close)
     finally:
         receiver.close()
@@ -411,18 +403,9 @@ def _hand_pickle(ctx, tag: str, messages: int, gap: float, in_place: bool) -> di
         path = os.path.join(folder, "hand.pickle")
         with open(path, "wb") as f:
             pickle.dump((0.0,) * NFIELDS, f)
-        writer = _write_pickle_inplace if in_place else _write_pickle_replace
-        return _run(ctx, writer, (path,), _poll_pickle(path, what), what, messages, gap)
+        return _run(ctx, _write_pickle, (path, in_place), _poll_pickle(path, what), what, messages, gap)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def _write_pickle_replace(path, messages, gap, results):
-    _write_pickle(path, messages, gap, False, results)
-
-
-def _write_pickle_inplace(path, messages, gap, results):
-    _write_pickle(path, messages, gap, True, results)
 
 
 def _frame_ring(ctx, tag: str, frames: int, gap: float) -> dict:
