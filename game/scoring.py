@@ -86,6 +86,18 @@ def _lag_of(delay_ms: float) -> int:
     return int(round(delay_ms / 1000.0 / STEP))
 
 
+def hit_samples(track: Track, song: Song, *, tolerance: float, transpose: int = 0, octave_fold: bool = False,
+                delay_ms: float = 0.0) -> np.ndarray:
+    """Per sample of the played track: it hit the scored note it was judged against (score's own rule, with the
+    applied delay), for the scorecard's piano roll."""
+    slots = _slots(song, transpose)
+    lag = _lag_of(delay_ms)
+    hit = _judge(_played(track.pitch, slots.pos, lag), slots, tolerance, octave_fold)[0] & slots.scored
+    mask = np.zeros(len(track.pitch), bool)
+    mask[slots.pos[hit] + lag] = True     # a hit sample was played, so it lies inside the track
+    return mask
+
+
 def score(track: Track, song: Song, *, tolerance: float, transpose: int = 0, difficulty: str = "",
           octave_fold: bool = False, delay: str | float = "0") -> dict:
     """score.json's content for a played track against a song (targets are the song's notes + transpose)."""

@@ -10,8 +10,9 @@ from datetime import datetime
 
 import numpy as np
 
+from game.scoring import hit_samples
 from game.song import Song, note_name
-from reports.track import STEP, Track, index
+from reports.track import Track
 
 DPI = 150
 ROW_SECONDS = 65.0          # a longer song is drawn in rows of at most this, so its notes stay readable
@@ -42,32 +43,15 @@ def _figure(width: float, height: float):
 # ---- the piano roll -------------------------------------------------------------------------------------------------
 
 def hit_mask(song: Song, track: Track, score: dict | None, transpose: int) -> np.ndarray:
-    """Which played samples hit the note sounding then, the way score.json counted them: within its tolerance
-    (after octave folding when it was on), any pitch for a rap note, the player's applied delay taken off first."""
-    pitch = track.pitch
-    hit = np.zeros(len(pitch), bool)
-    if not score or not len(pitch):
-        return hit
-    tol = float(score.get("tolerance") or 0.0)
-    applied = (score.get("delay") or {}).get("applied_ms") if isinstance(score.get("delay"), dict) else None
-    shift = int(round(float(applied) / 1000.0 / STEP)) if isinstance(applied, (int, float)) else 0
-    fold = bool(score.get("octave_fold"))
-    for n in song.notes:
-        if n.kind == "freestyle":
-            continue
-        i0, i1 = max(0, index(n.start) + shift), min(len(pitch), index(n.end) + shift)
-        if i1 <= i0:
-            continue
-        seg = pitch[i0:i1]
-        sounding = ~np.isnan(seg)
-        if n.kind in RAP:
-            hit[i0:i1] |= sounding
-            continue
-        err = np.where(sounding, seg - (n.midi + transpose), np.inf)
-        if fold:
-            err = np.where(sounding, err - 12.0 * np.round(err / 12.0), np.inf)
-        hit[i0:i1] |= np.abs(err) <= tol + 1e-9
-    return hit
+    """Which played samples hit the note sounding then, the way score.json counted them (game/scoring.py's rule,
+    with its tolerance, octave folding and applied delay)."""
+    if not score or not len(track.pitch):
+        return np.zeros(len(track.pitch), bool)
+    delay = score.get("delay")
+    applied = delay.get("applied_ms") if isinstance(delay, dict) else None
+    return hit_samples(track, song, tolerance=float(score.get("tolerance") or 0.0), transpose=transpose,
+                       octave_fold=bool(score.get("octave_fold")),
+                       delay_ms=float(applied) if isinstance(applied, (int, float)) else 0.0)
 
 
 def roll_figure(song: Song, track: Track, score: dict | None, transpose: int = 0):
