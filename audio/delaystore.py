@@ -15,6 +15,8 @@ import os
 from datetime import datetime
 from pathlib import Path
 
+from game.atomicfile import write_atomic
+
 VERSION = 1
 
 
@@ -47,11 +49,8 @@ def save(settings, input_name: str, output_name: str, delay_ms: float, **details
         "date": datetime.now().isoformat(timespec="seconds"), "block": int(settings.block),
         "latency": str(settings.latency), "sample_rate": int(settings.sample_rate)} | details
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps({"version": VERSION, "pairs": pairs}, indent=1, ensure_ascii=False) + "\n",
-                   encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, (json.dumps({"version": VERSION, "pairs": pairs}, indent=1, ensure_ascii=False)
+                               + "\n").encode("utf-8"))
 
 
 def lookup(settings, input_name: str, output_name: str) -> dict | None:

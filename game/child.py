@@ -202,11 +202,8 @@ class ChildContext:
 
 def write_json(path: Path, data) -> Path:
     """Write JSON atomically (a reader never sees half a file)."""
-    path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=_jsonable), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    from game.atomicfile import write_atomic
+    return write_atomic(Path(path), json.dumps(data, indent=2, default=_jsonable).encode("utf-8"))
 
 
 def _jsonable(o):

@@ -13,9 +13,7 @@ from __future__ import annotations
 import email
 import hashlib
 import json
-import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from email import policy
@@ -23,6 +21,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, getaddresses, make_msgid
 from pathlib import Path
 
+from game.atomicfile import write_atomic
 from reports.smtpsend import BACKOFF_S, SendFailure, scrub, send
 
 SEND_HINT = "python main.py outbox send"
@@ -55,8 +54,9 @@ def queue(outbox: Path, msg: EmailMessage, *, to, reason: str, attempts: int, dr
     meta = {"queued": old.get("queued", now), "last_try": now, "subject": str(msg.get("Subject") or ""),
             "to": list(to), "attempts": int(old.get("attempts", 0)) + attempts, "reason": reason,
             "draft": str(draft) if draft else old.get("draft")}
-    _write_atomic(eml.with_suffix(".json"), json.dumps(meta, indent=1, ensure_ascii=False).encode())
-    _write_atomic(eml, bytes(msg))
+    write_atomic(eml.with_suffix(".json"), json.dumps(meta, indent=1, ensure_ascii=False).encode(), fsync=True,
+                 mode=0o600)
+    write_atomic(eml, bytes(msg), fsync=True, mode=0o600)
     return eml
 
 
@@ -108,7 +108,7 @@ def _mark_draft_sent(draft, msg: EmailMessage) -> None:
         saved = email.message_from_bytes(Path(draft).read_bytes(), policy=policy.default)
         if saved["Message-ID"] == msg["Message-ID"] and saved["X-Unsent"]:
             del saved["X-Unsent"]
-            _write_atomic(Path(draft), bytes(saved))
+            write_atomic(Path(draft), bytes(saved), fsync=True, mode=0o600)
     except OSError:
         pass   # a session folder moved or read-only: the outbox's own copy was what mattered
 
@@ -119,19 +119,6 @@ def _meta(eml: Path) -> dict:
         return meta if isinstance(meta, dict) else {}
     except (OSError, ValueError):
         return {}
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def run_command(args, settings) -> int:

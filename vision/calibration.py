@@ -26,6 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from game.atomicfile import write_atomic
 from vision import skin
 
 VERSION = 1
@@ -106,10 +107,7 @@ def calibration_path(settings) -> Path:
 def save(cal: Calibration, settings) -> Path:
     path = calibration_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(cal.to_json(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, (json.dumps(cal.to_json(), indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
 def load(settings, notice=None) -> Calibration | None:
