@@ -11,6 +11,8 @@ import sys
 from game import settings as settings_mod
 from game import song as song_mod
 
+BENCHES = ("ipc", "vision", "pipeline", "latency", "audio", "startup", "report", "all")
+
 EPILOG = """examples:
   python main.py demo                      play the demo song with the built-in demo camera clip
   python main.py play --camera 0           play with webcam 0 (hand nearer the camera = higher note)
@@ -127,34 +129,59 @@ def parser() -> argparse.ArgumentParser:
                    description="List PortAudio's audio devices: index, name, inputs and outputs, defaults marked. "
                    "--input-device and --output-device take an index or part of a name.")
     bench = sub.add_parser("bench", help="measure speed and print the figures",
-                           description="Benchmarks that print figures. vision: each detector's frames per second "
-                           "at 640x480 on one core (classic; landmarks lite and full, tracking and with the palm "
-                           "detector on every frame). audio: a headless demo session (the demo clip looping, the "
-                           "detector at full frame rate) and its motion-to-sound latency p50/p95/p99, underflows "
-                           "(by flag and by wall clock) and CPU. ipc: the hand state one way through our "
+                           description="Benchmarks that print figures, each target with pass/short beside it, and "
+                           "keep them as JSON and a PNG plot in --results. ipc: the hand state one way through our "
                            "shared-memory seqlock, multiprocessing.Queue, Pipe and a pickle file, and a 640x480 frame "
-                           "through shared memory and a Queue (median and p99 microseconds, torn reads). pipeline: "
-                           "capture -> detect -> draw run sequentially, with threads, with processes and with a "
-                           "process pool (fps, CPU, speedup, which wins and why). ipc and pipeline also write their "
-                           "figures as JSON and PNG into --results.")
-    bench.add_argument("what", choices=["vision", "audio", "ipc", "pipeline"], help="what to measure")
+                           "through shared memory and a Queue. vision: each detector's fps and ms per frame at "
+                           "640x480, on one thread and on OpenCV's/LiteRT's default threads. pipeline: capture -> "
+                           "detect -> draw sequentially, with threads, with processes and a process pool. latency: a "
+                           "headless session on a clip whose hand jumps at known frames, motion-to-sound p50/p95/p99. "
+                           "audio: a long headless demo session (default 10 minutes) with vision at full rate: "
+                           "underflows by flag and by wall clock, every process's memory over time. startup: "
+                           "launcher start to all children ready and to the first tone. report: the reports of a "
+                           "3-minute session, timed. all: every one of them, then the targets side by side.")
+    bench.add_argument("what", choices=list(BENCHES), help="what to measure")
     bench.add_argument("--frames", type=int, help="vision: frames per detector (default 400); ipc: 640x480 "
                        "frames sent (default 200); pipeline: frames (default 300)")
     bench.add_argument("--workers", type=int, help="pipeline: threads or processes (default: the cores)")
     bench.add_argument("--messages", type=int, default=5000, help="ipc: hand states sent per method (default 5000)")
     bench.add_argument("--results", metavar="DIR", default="bench-results",
-                       help="ipc, pipeline: where the JSON and PNG go (default bench-results/)")
-    bench.add_argument("--seconds", type=float, default=60.0, help="audio: session length (default 60; 600 for "
-                       "the 10-minute underflow check)")
-    bench.add_argument("--block", type=int, metavar="FRAMES", help="audio: frames per callback (default: as play)")
-    bench.add_argument("--latency", metavar="low|high|MS", help="audio: output latency (default: as play, low)")
+                       help="where the JSON and PNG go (default bench-results/)")
+    bench.add_argument("--minutes", type=float, default=10.0, help="audio: session length in minutes (default 10)")
+    bench.add_argument("--seconds", type=float, help="audio: session length in seconds (instead of --minutes); "
+                       "latency: session length (default 60)")
+    bench.add_argument("--runs", type=int, help="startup: sessions timed after one to set up (default 5); report: "
+                       "times the reports are rebuilt (default 3)")
+    bench.add_argument("--report-minutes", type=float, default=3.0,
+                       help="report: length of the session whose reports are timed (default 3)")
+    bench.add_argument("--block", type=int, metavar="FRAMES", help="audio, latency: frames per callback "
+                       "(default: as play)")
+    bench.add_argument("--latency", metavar="low|high|MS", help="audio, latency: output latency (default: as play, "
+                       "low)")
     bench.add_argument("--music-latency", metavar="low|high|MS",
                        help="audio: the backing's output latency (default: as play, high)")
-    bench.add_argument("--detector", choices=list(settings_mod.DETECTORS), help="audio: the session's detector")
+    bench.add_argument("--detector", choices=list(settings_mod.DETECTORS),
+                       help="audio, latency, startup: the session's detector")
     bench.add_argument("--null-sink", action="store_true",
-                       help="audio: play into a private PulseAudio null sink (Linux; needs pulseaudio)")
+                       help="audio, latency, startup, report: play into a private PulseAudio null sink (Linux; needs "
+                       "pulseaudio)")
     bench.add_argument("--keep", metavar="DIR", help="audio: keep the session folder in DIR")
-    bench.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
+    bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    # -- analyze (game/analyze.py) --
+    analyze = sub.add_parser("analyze", help="detect the hand in a recorded video, in parallel, and score it",
+                             description="Run hand detection over a recorded video (a session's session.mp4, or any "
+                             "clip) in parallel and write the notes, score and scorecard a live session would, for "
+                             "--song. Prints per-frame time, total time, CPU utilisation and the speedup against a "
+                             "sequential run of the same video. The results are the same whatever --workers and "
+                             "--mode.")
+    analyze.add_argument("video", metavar="VIDEO", help="a video file, e.g. sessions/<session>/session.mp4")
+    analyze.add_argument("--workers", type=int, help="threads or processes detecting at once (default: the cores)")
+    analyze.add_argument("--mode", choices=["threads", "processes"], default="threads",
+                         help="run the workers as threads (OpenCV releases the GIL) or processes (default threads)")
+    analyze.add_argument("--no-compare", dest="compare", action="store_false",
+                         help="skip the sequential run the speedup is measured against")
+    analyze.add_argument("--json", action="store_true", help="print the figures as JSON")
+    _session_options(analyze, demo=True)
     # -- calibrate (vision/calibrate.py) --
     cal = sub.add_parser("calibrate", help="learn your skin colour and hand sizes for the classic detector",
                          description="About 13 s: step out of the picture (the empty room), hold your open hand in "
@@ -272,50 +299,42 @@ def run_calibrate_audio(args) -> int:
 
 
 def run_bench(args) -> int:
-    import json
-
-    if args.what == "audio":
-        from audio.bench import bench_audio, format_row
-        from audio.nullsink import NullSinkError
-        try:
-            row = bench_audio(args.seconds, args.block, args.latency, args.null_sink, args.detector, keep=args.keep,
-                              music_latency=args.music_latency)
-        except (settings_mod.SettingsError, song_mod.SongError, NullSinkError, RuntimeError) as e:
-            return fail(f"bench audio: {e}")
-        print(json.dumps(row, indent=1) if args.json else format_row(row))
-        return 0
-    if args.what == "ipc":
-        return _bench_ipc(args)
-    if args.what == "pipeline":
-        from vision.pipelinebench import bench_pipeline, format_pipeline, plot_pipeline
-        result = bench_pipeline(frames=max(10, args.frames or 300), workers=args.workers)
-        return _save_bench(args, "pipeline", result, format_pipeline, plot_pipeline)
-    from vision.bench import bench_vision, format_rows
-    rows = bench_vision(frames=max(20, args.frames or 400))
-    print(json.dumps(rows, indent=1) if args.json else format_rows(rows))
-    return 0
-
-
-def _bench_ipc(args) -> int:
-    from game.ipcbench import WriterFailed, bench_ipc, format_ipc, plot_ipc
+    """One benchmark (or all of them, game/benchall.py): measure, print, keep the JSON and PNG."""
+    from game.benchall import BenchFailed, run_one, run_all
     try:
-        result = bench_ipc(messages=max(100, args.messages), frames=max(10, args.frames or 200))
-    except WriterFailed as e:
-        return fail(f"bench ipc: {e}", 1)
-    return _save_bench(args, "ipc", result, format_ipc, plot_ipc)
-
-
-def _save_bench(args, name: str, result: dict, formatter, plotter) -> int:
-    """Print a bench's figures and keep them as <results>/<name>.json and <name>.png."""
-    import json
-    from pathlib import Path
-    out = Path(args.results)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    plot = plotter(result, out / f"{name}.png")
-    print(json.dumps(result, indent=1) if args.json else formatter(result))
-    print(f"figures: {out / (name + '.json')}, plot: {plot}")
+        if args.what == "all":
+            return run_all(args)
+        run_one(args.what, args)
+    except BenchFailed as e:
+        return fail(f"bench {args.what}: {e}", 1)
+    except (settings_mod.SettingsError, song_mod.SongError) as e:
+        return fail(f"bench {args.what}: {e}")
     return 0
+
+
+def run_analyze(args) -> int:
+    """python main.py analyze VIDEO: detection over a recorded video in parallel, then the session's reports."""
+    from pathlib import Path
+    from game.analyze import AnalyzeError, run_command
+    video = Path(args.video)
+    if not video.is_file():
+        return fail(f"no video at {video}: give a video file, e.g. sessions/<session>/session.mp4")
+    if args.workers is not None and args.workers < 1:
+        return fail("--workers must be 1 or more")
+    try:
+        settings = settings_mod.build({k: v for k, v in vars(args).items()
+                                       if k not in ("command", "video", "workers", "mode", "compare", "json")}
+                                      | {"camera": str(video), "window": False})
+        song = song_mod.load_for(settings)
+    except (settings_mod.SettingsError, song_mod.SongError) as e:
+        return fail(str(e))
+    from vision.calibration import session_settings
+    settings = session_settings(settings, lambda text: print(f"handtone: {text}", flush=True))
+    try:
+        return run_command(settings, song, video, workers=args.workers, mode=args.mode, compare=args.compare,
+                           as_json=args.json)
+    except AnalyzeError as e:
+        return fail(f"analyze: {e}")
 
 
 def list_cameras() -> int:
@@ -376,6 +395,8 @@ def main(argv=None) -> int:
         return run_songs(args)
     if args.command in ("report", "history", "outbox", "email-test"):
         return run_after_session(args)
+    if args.command == "analyze":
+        return run_analyze(args)
     try:
         settings = _settings_from(args, demo=args.command == "demo")
         song = song_mod.load_for(settings)

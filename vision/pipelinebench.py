@@ -348,6 +348,8 @@ def bench_pipeline(frames: int = 300, workers: int | None = None, batch: int = P
               "identical": all(r["identical"] for r in rows), "modes": rows}
     result["winner"] = max(rows, key=lambda r: r["fps"])["mode"]
     result["why"] = explain(result)
+    result["targets"] = [{"name": "every mode finds the sequential run's hands", "pass": result["identical"],
+                          "figure": "identical" if result["identical"] else "different"}]
     return result
 
 
