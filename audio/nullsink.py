@@ -8,6 +8,7 @@ is the default output and its monitor the default input, so what the game plays 
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import subprocess
 import tempfile
@@ -30,6 +31,7 @@ class NullSinkServer:
         self.env = {"PULSE_SERVER": f"unix:{self.socket}", "PULSE_RUNTIME_PATH": str(self.runtime),
                     "XDG_RUNTIME_DIR": str(self.runtime)}
         self.proc = None
+        self.keepalive = None
 
     def start(self, timeout: float = 10.0) -> "NullSinkServer":
         exe, pactl = shutil.which("pulseaudio"), shutil.which("pactl")
@@ -60,12 +62,48 @@ class NullSinkServer:
             raise NullSinkError(f"pulseaudio did not start in {timeout:g} s")
         self.pactl("set-default-sink", self.SINK)
         self.pactl("set-default-source", f"{self.SINK}.monitor")
+        self._keep_running(timeout)
         return self
+
+    def _keep_running(self, timeout: float) -> None:
+        """Keep the sink rendering in small steps, as a sound card does, so a new stream starts at once.
+
+        An idle null sink renders in 2-second blocks (module-null-sink's BLOCK_USEC) and only takes a new stream's
+        lower latency at its next tick: every stream opened on an idle sink stalled 0.4-1.9 s after priming (the
+        same pause in PortAudio, pacat and the monitor). A real sink has no such pause, so the stand-in keeps one
+        silent low-latency stream playing, and waits for the monitor's first data (the sink's first tick after it).
+        """
+        env = os.environ | self.env
+        self.keepalive = subprocess.Popen(
+            ["pacat", "--playback", "--raw", f"--device={self.SINK}", f"--rate={self.rate}", "--channels=1",
+             "--format=s16le", "--latency-msec=10", "--client-name=handtone-null-sink-keepalive", "/dev/zero"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while "keepalive" not in self.pactl("list", "sink-inputs").stdout:
+            if time.monotonic() > deadline or self.keepalive.poll() is not None:
+                self.stop()
+                raise NullSinkError("the null sink's keep-alive stream (pacat) did not start")
+            time.sleep(0.02)
+        probe = subprocess.Popen(["parec", "--raw", f"--device={self.SINK}.monitor", "--latency-msec=10",
+                                  "--channels=1", "--format=s16le", f"--rate={self.rate}"],
+                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        try:      # the first data comes at the sink's next tick (within 2 s)
+            ready = select.select([probe.stdout], [], [], max(0.1, deadline - time.monotonic()))[0]
+        finally:
+            probe.kill()
+            probe.wait(5)
+        if not ready:
+            self.stop()
+            raise NullSinkError("the null sink's monitor gave no data")
 
     def pactl(self, *args) -> subprocess.CompletedProcess:
         return subprocess.run(["pactl", *args], env=os.environ | self.env, capture_output=True, text=True)
 
     def stop(self) -> None:
+        keepalive = getattr(self, "keepalive", None)
+        if keepalive is not None and keepalive.poll() is None:
+            keepalive.kill()
+            keepalive.wait(5)
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
