@@ -245,25 +245,31 @@ def _run(ctx, target, args, read, what: str, count: int, gap: float, after_start
 
 
 def _spin_seqlock(rec, what: str):
+    """Spins on the sequence counter alone (one aligned 8-byte load) and copies a snapshot when it moves: how a
+    reader that wants each new state at once waits on a seqlock."""
     def read(tally: _Tally, proc, deadline: float) -> None:
         out = np.zeros(NFIELDS)
-        read_into, monotonic = rec.read_into, time.monotonic
-        spins = 0
+        read_into, sequence, monotonic = rec.read_into, rec.sequence, time.monotonic
+        seen_seq, idle = -1, 0
         while not tally.done():
+            s = sequence()
+            if s == seen_seq or s & 1:
+                idle += 1
+                if idle & 65535 == 0 and _check_writer(proc, deadline, what) and sequence() == seen_seq:
+                    break   # writer done and nothing newer to read: the rest were lost
+                continue
             ok = read_into(out)
             now = monotonic()
             tally.reads += 1
             if not ok:
                 tally.failed += 1
                 continue
+            seen_seq = s
             values = out.tolist()
             if not _consistent(values):
                 tally.torn += 1
                 continue
             tally.seen(int(values[0]), now)
-            spins += 1
-            if spins & 4095 == 0 and _check_writer(proc, deadline, what) and tally.last == rec.read()["frame_index"]:
-                break   # writer done and nothing newer to read: the rest were lost
     return read
 
 
