@@ -91,6 +91,7 @@ class Launcher:
         self.records = []
         self.inboxes = {}   # read end of each child's pipe -> child name
         self.all_ready_s = None
+        self.all_ready_at: float | None = None   # time.monotonic() of every child ready (bench startup)
         self.played_s = 0.0
         self.signals: SessionSignals | None = None
         self.pauses: PauseControl | None = None   # the one writer of the pause record (game/pause.py)
@@ -144,7 +145,8 @@ class Launcher:
                 self.inboxes[reader] = name
                 self.procs[name] = proc
             self._wait_ready()
-            self.all_ready_s = round(time.monotonic() - t_start, 3)
+            self.all_ready_at = time.monotonic()
+            self.all_ready_s = round(self.all_ready_at - t_start, 3)
             t0_value = self.t0 = signals.start_clock(s.count_in)
             played = True
             write_json(session_dir / "session.json", self._session_info("running", t_start))
@@ -196,7 +198,10 @@ class Launcher:
         write_json(session_dir / "stats-launcher.json", {
             "process": "launcher", "pid": os.getpid(), "startup_s": self.all_ready_s,
             "cpu_s": round(usage.ru_utime + usage.ru_stime, 3), "max_rss_mb": round(usage.ru_maxrss / 1024, 1),
-            "children_startup_s": {k: round(v, 3) for k, v in self.startup.items()}})
+            "children_startup_s": {k: round(v, 3) for k, v in self.startup.items()},
+            # time.monotonic() (CLOCK_MONOTONIC: one clock for every process on Linux) of the launcher's start, of
+            # every child ready and of t0, so a caller's own clock readings line up with them (bench startup)
+            "monotonic": {"start": t_start, "all_ready": self.all_ready_at, "t0": self.t0}})
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.settings.ready_timeout
