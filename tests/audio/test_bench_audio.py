@@ -1,31 +1,109 @@
-"""`python main.py bench audio` runs a real headless session on its own PulseAudio null sink and prints its figures."""
+"""`python main.py bench audio` runs a real headless session on its own PulseAudio null sink and prints its figures:
+latency and underflows from the session's stats, every process's memory sampled over the session and named by the
+session's own pids, both targets, JSON and PNG saved. Never how fast anything is (printed, not asserted)."""
 from __future__ import annotations
 
 import json
 import shutil
 
+import pytest
+
 from standins import missing
 
+PROCESSES = ("launcher", "vision", "synth", "music", "recorder")
 
-def test_bench_audio_prints_the_sessions_figures(app, tmp_path):
+
+@pytest.fixture(scope="module")
+def short_session(tmp_path_factory):
     if not shutil.which("pulseaudio"):
         missing("pulseaudio is not installed (run make setup)")
-    proc = app("bench", "audio", "--seconds", "5", "--null-sink", "--json", "--keep", tmp_path, timeout=180)
+    from conftest import run_app
+    keep, results = tmp_path_factory.mktemp("keep"), tmp_path_factory.mktemp("results")
+    proc = run_app("bench", "audio", "--seconds", "8", "--null-sink", "--json", "--keep", keep, "--results", results,
+                   timeout=180)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    row = json.loads(proc.stdout[proc.stdout.index("{"):])
-    assert row["synth_mode"] == "device" and row["null_sink"] and row["latency_applied"]
-    assert row["block"] == 128 and row["requested_latency_ms"] == 5.33
+    out = proc.stdout
+    row = json.loads(out[out.index("{"):out.rindex("}") + 1])
+    return row, keep, results
+
+
+def test_the_sessions_audio_figures(short_session):
+    row, keep, _ = short_session
+    assert row["synth_mode"] == "device" and row["music_mode"] == "device" and row["null_sink"]
+    assert row["latency_applied"] and row["block"] == 128 and row["requested_latency_ms"] == 5.33
     assert 0 < row["latency_ms_p50"] <= row["latency_ms_p95"] <= row["latency_ms_p99"] < 100
     assert row["latency_frames"] > 100 and row["vision_frames"] > 100
     for key in ("synth_underflows_flag", "synth_underflows_clock", "music_underflows_flag", "music_underflows_clock"):
-        assert isinstance(row[key], int), (key, row)
+        assert isinstance(row[key], int) and row[key] >= 0, (key, row)
     # the machine's own stalls, measured beside the session by a real-time probe thread waking every millisecond
-    m = row["machine"]
+    m = row["stall_probe"]
     assert m["wakeups"] > 3000 and m["late_max_ms"] >= 0 and m["late_over_2ms"] >= m["late_over_5ms"] >= 0, m
     assert m["realtime"] is True, "root in CI may use SCHED_FIFO: the probe must run at the callbacks' priority"
-    # the figures are the kept session's own
-    stats = json.loads((next(tmp_path.glob("*/stats-synth.json"))).read_text())
+    assert row["machine"]["cores"] >= 1 and row["machine"]["python"]
+    # the figures are the kept session's own, and a bench plays 8 s and then stops, however long the song
+    stats = json.loads(next(keep.glob("*/stats-synth.json")).read_text())
     assert stats["latency_ms"]["p50"] == row["latency_ms_p50"]
-    # a bench plays 5 s and then stops, however long the song
-    session = json.loads(next(tmp_path.glob("*/session.json")).read_text())
-    assert session["stop_reason"] == "--duration 5 s reached"
+    session = json.loads(next(keep.glob("*/session.json")).read_text())
+    assert session["stop_reason"] == "--duration 8 s reached" and row["played_s"] == session["duration_s"] == 8.0
+
+
+def test_every_process_has_positive_memory_samples_named_by_its_pid(short_session):
+    row, keep, _ = short_session
+    rss = row["rss"]
+    assert rss["measured"] is True and rss["interval_s"] == 0.5
+    assert set(PROCESSES) <= set(rss["processes"]), rss["processes"].keys()
+    session_dir = next(keep.glob("*/session.json")).parent
+    for name in PROCESSES:
+        p = rss["processes"][name]
+        own = json.loads((session_dir / f"stats-{name}.json").read_text())
+        assert p["pid"] == own["pid"], name         # labelled by the session's own pids
+        samples = p["samples"]
+        times = [t for t, _ in samples]
+        assert len(samples) >= 8 and times == sorted(times), (name, samples)
+        assert all(mb > 0 for _, mb in samples), name
+        during = [mb for t, mb in samples if t <= rss["play_end_s"]]
+        assert p["first_mb"] == during[0] and p["last_mb"] == during[-1] and p["max_mb"] == max(during), name
+        assert p["second_half_slope_mb_per_min"] is not None and p["second_half_s"] > 0, name
+    # the children live through the session: each was sampled for most of the 8 s played
+    for name in ("vision", "synth", "music", "recorder"):
+        samples = rss["processes"][name]["samples"]
+        assert samples[-1][0] - samples[0][0] >= 6.0, name
+    # the launcher writes the reports after the children stopped: that memory is shown apart, not as growth
+    assert rss["processes"]["launcher"]["samples"][-1][0] >= rss["play_end_s"]
+
+
+def test_targets_cannot_pass_in_a_short_session(short_session):
+    row, _, _ = short_session
+    targets = {t["name"]: t for t in row["targets"]}
+    assert set(targets) == {"0 underflows in 10 minutes", "vision RSS <= 300 MB and flat"}
+    underflows = sum(row[k] for k in ("synth_underflows_flag", "synth_underflows_clock", "music_underflows_flag",
+                                      "music_underflows_clock"))
+    under = targets["0 underflows in 10 minutes"]
+    assert under["pass"] is (False if underflows else None), under     # 8 s is not 10 minutes: never a pass
+    vision = targets["vision RSS <= 300 MB and flat"]
+    if row["rss"]["processes"]["vision"]["max_mb"] > 300:
+        assert vision["pass"] is False, vision
+    else:
+        assert vision["pass"] is None and "too short to judge flat" in vision["figure"], vision
+
+
+def test_table_and_plot(short_session):
+    from audio.bench import format_audio
+    row, _, results = short_session
+    assert json.loads((results / "audio.json").read_text()) == row
+    assert (results / "audio.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    table = format_audio(row)
+    for name in PROCESSES:
+        assert f"\n    {name} " in table, name
+    assert "target 0 underflows in 10 minutes:" in table and "target vision RSS <= 300 MB and flat:" in table
+
+
+def test_without_proc_memory_is_not_measured(monkeypatch):
+    from audio import bench
+    monkeypatch.setattr(bench.os.path, "exists", lambda path: False)
+    with bench.RssSampler(0.1) as sampler:
+        pass
+    rss = bench.label_rss(sampler, None)
+    assert rss == {"measured": False, "reason": "not measured: no /proc on this system"}
+    target = bench._vision_rss_target({"rss": rss})
+    assert target["pass"] is None and target["figure"] == rss["reason"]
