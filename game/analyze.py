@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -45,8 +46,9 @@ def probe(video: Path, settings) -> tuple[int, float, str]:
     from vision.sources import FileSource
     try:
         src = FileSource(video, settings.replace(loop_video=False))
-    except ChildFailure as e:
-        raise AnalyzeError(str(e)) from None
+    except ChildFailure:
+        raise AnalyzeError(f"cannot open video file {video} (not a video OpenCV can read): give a video file, "
+                           "e.g. a session's session.mp4") from None
     try:
         ok, _frame, _t = src.read()
         if not ok:
@@ -172,6 +174,9 @@ def run_command(settings, song, video: Path, *, workers: int | None = None, mode
                 compare: bool = True, as_json: bool = False) -> int:
     say = (lambda text: print(f"handtone: {text}", file=sys.stderr, flush=True)) if as_json else \
         (lambda text: print(f"handtone: {text}", flush=True))
+    # FFmpeg's own lines about a broken file ("moov atom not found") would come before ours: quiet, as the video
+    # writer does (read once, when OpenCV first opens a file; the worker processes inherit it)
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     video = Path(video)
     settings = settings.replace(camera=str(video), window=False, loop_video=False)
     frames, fps, described = probe(video, settings)
