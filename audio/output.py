@@ -77,6 +77,8 @@ class OutputRunner:
         self.t0: float | None = None
         self.calls = 0              # callbacks, including those before go
         self.offset = 0.0           # monotonic - stream time
+        self.last_dac = -1e9        # the last block's t_dac: a block plays no earlier than the one before it ends
+        self.min_step = 0.998 * self.block / self.rate   # one block, less a sound card clock's ppm fast
         self.latency = 0.0          # reported output latency (s)
         self.mode = "clock"
         self.device = None
@@ -190,6 +192,12 @@ class OutputRunner:
             t_dac = dac + self.offset - t0
         else:
             t_dac = time.monotonic() + self.latency - t0
+        # PortAudio's DAC time is the backend's delay estimate: it jitters (0.6 ms backwards seen through ALSA's
+        # pulse plugin), but blocks play back to back, so none starts before the previous one has played
+        floor = self.last_dac + self.min_step
+        if t_dac < floor:
+            t_dac = floor
+        self.last_dac = t_dac
         underflow = (status & self._underflow_bit) != 0
         if underflow:
             self.underflows_flag += 1
