@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -50,9 +51,11 @@ class ReportSummary:
         return out
 
 
-def build_reports(session_dir: Path, settings, song, send_email: bool = True) -> ReportSummary:
+def build_reports(session_dir: Path, settings, song, send_email: bool = True,
+                  timings: dict | None = None) -> ReportSummary:
     """Write score.json, notes.csv, performance.wav, stats.json, report.pdf, summary.eml into session_dir, and
-    record the session in the history. ``send_email=False`` (python main.py report) saves summary.eml as a draft."""
+    record the session in the history. ``send_email=False`` (python main.py report) saves summary.eml as a draft.
+    ``timings``, when given, gets each step's seconds (bench report)."""
     d = Path(session_dir)
     data = SessionData(d)
     files: dict[str, Path] = {}
@@ -67,10 +70,13 @@ def build_reports(session_dir: Path, settings, song, send_email: bool = True) ->
     notices = [str(n) for n in raw_notices if str(n).strip()] if isinstance(raw_notices, list) else []
 
     def step(name: str, fn) -> None:
+        started = time.perf_counter()
         try:
             fn()
         except Exception as e:  # noqa: BLE001 - one broken step must not cost the others
             data.warn(f"{name} failed: {type(e).__name__}: {e}")
+        if timings is not None:
+            timings[name] = time.perf_counter() - started
 
     def do_score():
         synth = data.csv("synth.csv", SYNTH_COLUMNS, "nothing the synth played was logged; scored as silence")
@@ -227,7 +233,7 @@ def with_session(settings, session: dict, given=()):
     return out
 
 
-def rebuild(session_dir: Path, settings=None, given=()) -> ReportSummary:
+def rebuild(session_dir: Path, settings=None, given=(), timings: dict | None = None) -> ReportSummary:
     """Rebuild a finished session's reports from its folder, scored as session.json says it was played (see
     with_session) unless ``given`` names fields the caller's settings decide. The email is only a draft
     (summary.eml): the player had theirs when the session ended."""
@@ -235,7 +241,7 @@ def rebuild(session_dir: Path, settings=None, given=()) -> ReportSummary:
     d = Path(session_dir)
     session = session_info(d)
     settings = with_session(settings if settings is not None else gs.build({}), session, given)
-    return build_reports(d, settings, None, send_email=False)
+    return build_reports(d, settings, None, send_email=False, timings=timings)
 
 
 def _scoring_line(session_dir: Path) -> str | None:
