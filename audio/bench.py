@@ -184,6 +184,7 @@ def bench_audio(seconds: float = 60.0, block: int | None = None, latency: str | 
 
     out_dir = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="handtone-bench-"))
     cli = {"camera": "demo", "loop_video": True, "window": False, "duration": seconds, "out_dir": str(out_dir),
+           "data_dir": str(out_dir / "data"),    # a bench session is not the player's: its own history
            "block": block, "latency": latency, "music_latency": music_latency, "detector": detector, "song": song}
     settings = settings_mod.build(cli).replace(smtp=settings_mod.SmtpSettings())   # a bench never sends email
     server = None

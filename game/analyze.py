@@ -244,7 +244,7 @@ def write_analysis(folder: Path, settings, song, video: Path, times, pauses, clo
                                                       videoscan.RESULT_COLUMNS, t_end, pauses)})
     write_json(folder / "session.json", session_record(settings, song, video, clock_note, pauses,
                                                        min(played, song.duration), result))
-    return build_reports(folder, settings, song, send_email=False)
+    return build_reports(folder, settings, song, send_email=False, history=False)
 
 
 def table(r: dict) -> list[str]:

@@ -52,10 +52,11 @@ class ReportSummary:
 
 
 def build_reports(session_dir: Path, settings, song, send_email: bool = True,
-                  timings: dict | None = None) -> ReportSummary:
+                  timings: dict | None = None, history: bool = True) -> ReportSummary:
     """Write score.json, notes.csv, performance.wav, stats.json, report.pdf, summary.eml into session_dir, and
     record the session in the history. ``send_email=False`` (python main.py report) saves summary.eml as a draft.
-    ``timings``, when given, gets each step's seconds (bench report)."""
+    ``timings``, when given, gets each step's seconds (bench report). ``history=False`` (python main.py analyze:
+    a video analysed is not a session played) leaves the history as it is."""
     d = Path(session_dir)
     data = SessionData(d)
     files: dict[str, Path] = {}
@@ -141,7 +142,8 @@ def build_reports(session_dir: Path, settings, song, send_email: bool = True,
 
     for name, fn in (("score", do_score), ("notes", do_notes), ("mix", do_mix), ("stats", do_stats),
                      ("history", do_history), ("pdf", do_pdf), ("email", do_email)):
-        step(name, fn)
+        if name != "history" or history:
+            step(name, fn)
     if not state["status"]:
         state["status"] = "email not sent: see the notes"
     secret = settings.smtp.password

@@ -37,7 +37,10 @@ SOURCES = (("synth.wav", "stats-synth.json", "the tone", "synth"),
 def mix(data: SessionData, out: Path) -> Path | None:
     """Write the mix to out; None (with a warning) when neither WAV is there."""
     tracks = []
+    analysis = bool(data.json("session.json").get("analysis"))   # python main.py analyze: no backing was played
     for wav_name, stats_name, what, process in SOURCES:
+        if analysis and not (data.dir / wav_name).exists():
+            continue
         got = data.wav(wav_name, f"{what} is not in performance.wav")
         if got is None or len(got[0]) == 0:
             continue
