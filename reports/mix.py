@@ -37,7 +37,8 @@ SOURCES = (("synth.wav", "stats-synth.json", "the tone", "synth"),
 def mix(data: SessionData, out: Path) -> Path | None:
     """Write the mix to out; None (with a warning) when neither WAV is there."""
     tracks = []
-    analysis = bool(data.json("session.json").get("analysis"))   # python main.py analyze: no backing was played
+    # python main.py analyze: no backing was played (a session.json is not needed for a mix: none, no warning)
+    analysis = (data.dir / "session.json").exists() and bool(data.json("session.json").get("analysis"))
     for wav_name, stats_name, what, process in SOURCES:
         if analysis and not (data.dir / wav_name).exists():
             continue

@@ -34,13 +34,18 @@ def setup(pdf, text: str | None = None) -> list[str]:
 
     ``text``: everything the scorecard will print that comes from outside (name, song, lyrics). A system CJK font
     takes a second or more to load (the Droid fallback is 4 MB), so it is only added when the text has a character
-    from U+2E80 on; None adds it whenever it is there."""
+    from U+2E80 on, and Last Resort only when the text has one DejaVu lacks; None adds them whenever they are there."""
     fonts = matplotlib_fonts()
     pdf.add_font(FAMILY, "", str(fonts / "DejaVuSans.ttf"))
     pdf.add_font(FAMILY, "B", str(fonts / "DejaVuSans-Bold.ttf"))
     fallbacks = []
     wide = text is None or any(ord(c) >= CJK_FROM for c in text)
-    candidates = ([Path(p) for p in SYSTEM_FALLBACKS] if wide else []) + [fonts / "LastResortHE-Regular.ttf"]
+    # Last Resort maps every code point (1.1 million cmap entries): it took 1.3 s to load, half of a 3-minute
+    # session's reports, so it is only added when the text has a character DejaVu does not draw
+    covered = getattr(pdf.fonts.get(FAMILY.lower()), "cmap", None) or {}
+    lacking = text is None or not covered or any(ord(c) >= 32 and ord(c) not in covered for c in set(text))
+    candidates = ([Path(p) for p in SYSTEM_FALLBACKS] if wide else []) + \
+        ([fonts / "LastResortHE-Regular.ttf"] if lacking else [])
     for i, path in enumerate(candidates):
         if not path.is_file():
             continue
