@@ -3,6 +3,7 @@
 Per frame: every tracked hand's crop comes from its landmarks of the previous frame (cheap: only the landmark
 model runs, ~3 ms); the palm detector (~5 ms) runs only when no hand is tracked, and every REDETECT_EVERY frames
 while fewer than two are, to pick up a second hand. A hand whose presence score falls below PRESENCE is dropped.
+A fast move is followed without the palm search where possible (LandmarkDetector._track: a grown crop, a refit).
 
 The pitch size comes from the palm, which does not change shape when the fingers move: the area of the polygon
 wrist - thumb base - index/middle/ring/little finger bases, as a fraction of the frame, times PALM_TO_HAND so its
@@ -24,6 +25,7 @@ LM_INPUT = 224
 PRESENCE = 0.5            # MediaPipe's own threshold on the hand-presence score
 MAX_HANDS = 2
 REGROW = 1.5             # a tracked crop that lost the hand is tried once more this much larger
+REFIT = 1.2              # landmarks whose next crop differs more than this in size are taken again from it
 REDETECT_EVERY = 10       # frames between palm searches while one hand is tracked (a second may come in)
 SAME_HAND_IOU = 0.4       # two crops overlapping this much are one hand
 # landmarks -> next frame's crop (MediaPipe hand_landmark_landmarks_to_roi)
@@ -146,10 +148,7 @@ class LandmarkDetector:
         if not self.tracking:
             self.rois = []
         for roi in self.rois:
-            if not self._try(frame, roi, found):
-                # the hand moved nearer or aside faster than the crop allows: the same crop grown once (one more
-                # landmark run, ~3 ms) before the palm search (~9 ms) (bench latency: hand-jump p50 11.3 -> 5.7 ms)
-                self._try(frame, dataclasses.replace(roi, size=roi.size * REGROW), found)
+            self._track(frame, roi, found)
         self.since_search += 1
         if not found or (len(found) < self.max_hands and self.since_search >= REDETECT_EVERY):
             self.since_search = 0
@@ -168,6 +167,25 @@ class LandmarkDetector:
         self.rois = [f[3] for f in kept]
         hands = [self._hand(presence, xy, right) for presence, xy, right, _ in kept]
         return Detection(assign_roles(hands, self.pitch_hand))
+
+    def _track(self, frame, roi: Roi, found: list) -> bool:
+        """Follow a tracked hand into this frame from last frame's crop; True when found (and added to found).
+
+        A hand that moved nearer faster than the crop allows is looked for once more in the crop grown REGROW
+        times (~3 ms, where the palm search takes ~9). Landmarks from a crop far larger than the hand are rough
+        (a hand that jumped away read 0.039 of the frame for 0.023, and took three frames to settle), so when the
+        crop they give differs from the one used by more than REFIT in size, they are taken once more from it.
+        """
+        if not self._try(frame, roi, found):
+            roi = dataclasses.replace(roi, size=roi.size * REGROW)
+            if not self._try(frame, roi, found):
+                return False
+        fitted = found[-1][3]
+        if abs(math.log(fitted.size / roi.size)) > math.log(REFIT):
+            rough = found.pop()
+            if not self._try(frame, fitted, found):
+                found.append(rough)
+        return True
 
     def _try(self, frame, roi: Roi, found: list) -> bool:
         """Run the landmark model on one crop; True (and the hand added to found) when it holds a hand."""
