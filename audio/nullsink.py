@@ -34,11 +34,11 @@ class NullSinkServer:
         self.keepalive = None
 
     def start(self, timeout: float = 10.0) -> "NullSinkServer":
-        exe, pactl = shutil.which("pulseaudio"), shutil.which("pactl")
-        if not exe or not pactl:
+        exe = shutil.which("pulseaudio")
+        if not exe or not all(shutil.which(tool) for tool in ("pactl", "pacat", "parec")):
             self.stop()
-            raise NullSinkError("pulseaudio and pactl are not installed (run make setup, or apt-get install "
-                                "pulseaudio pulseaudio-utils libasound2-plugins)")
+            raise NullSinkError("pulseaudio, pactl, pacat and parec are not all installed (run make setup, or "
+                                "apt-get install pulseaudio pulseaudio-utils libasound2-plugins)")
         self.proc = subprocess.Popen(
             [exe, "--daemonize=no", "--exit-idle-time=-1", "--disallow-exit", "-n", "--use-pid-file=no",
              "--system=false", "--log-target=stderr", "--log-level=error",
@@ -62,7 +62,11 @@ class NullSinkServer:
             raise NullSinkError(f"pulseaudio did not start in {timeout:g} s")
         self.pactl("set-default-sink", self.SINK)
         self.pactl("set-default-source", f"{self.SINK}.monitor")
-        self._keep_running(timeout)
+        try:
+            self._keep_running(timeout)
+        except OSError as e:
+            self.stop()
+            raise NullSinkError(f"the null sink's keep-alive stream could not start ({e})") from e
         return self
 
     def _keep_running(self, timeout: float) -> None:
@@ -100,10 +104,9 @@ class NullSinkServer:
         return subprocess.run(["pactl", *args], env=os.environ | self.env, capture_output=True, text=True)
 
     def stop(self) -> None:
-        keepalive = getattr(self, "keepalive", None)
-        if keepalive is not None and keepalive.poll() is None:
-            keepalive.kill()
-            keepalive.wait(5)
+        if self.keepalive is not None and self.keepalive.poll() is None:
+            self.keepalive.kill()
+            self.keepalive.wait(5)
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:

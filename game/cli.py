@@ -8,10 +8,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from game import benchall
 from game import settings as settings_mod
 from game import song as song_mod
-
-BENCHES = ("ipc", "vision", "pipeline", "latency", "audio", "startup", "report", "all")
 
 EPILOG = """examples:
   python main.py demo                      play the demo song with the built-in demo camera clip
@@ -140,7 +139,7 @@ def parser() -> argparse.ArgumentParser:
                            "underflows by flag and by wall clock, every process's memory over time. startup: "
                            "launcher start to all children ready and to the first tone. report: the reports of a "
                            "3-minute session, timed. all: every one of them, then the targets side by side.")
-    bench.add_argument("what", choices=list(BENCHES), help="what to measure")
+    bench.add_argument("what", choices=[*benchall.ORDER, "all"], help="what to measure")
     bench.add_argument("--frames", type=int, help="vision: frames per detector (default 400); ipc: 640x480 "
                        "frames sent (default 200); pipeline: frames (default 300)")
     bench.add_argument("--workers", type=int, help="pipeline: threads or processes (default: the cores)")
@@ -300,12 +299,11 @@ def run_calibrate_audio(args) -> int:
 
 def run_bench(args) -> int:
     """One benchmark (or all of them, game/benchall.py): measure, print, keep the JSON and PNG."""
-    from game.benchall import BenchFailed, run_one, run_all
     try:
         if args.what == "all":
-            return run_all(args)
-        run_one(args.what, args)
-    except BenchFailed as e:
+            return benchall.run_all(args)
+        benchall.run_one(args.what, args)
+    except benchall.BenchFailed as e:
         return fail(f"bench {args.what}: {e}", 1)
     except (settings_mod.SettingsError, song_mod.SongError) as e:
         return fail(f"bench {args.what}: {e}")
@@ -322,14 +320,15 @@ def run_analyze(args) -> int:
     if args.workers is not None and args.workers < 1:
         return fail("--workers must be 1 or more")
     try:
-        settings = settings_mod.build({k: v for k, v in vars(args).items()
-                                       if k not in ("command", "video", "workers", "mode", "compare", "json")}
-                                      | {"camera": str(video), "window": False})
+        settings = _settings_from(args, demo=False, drop=("video", "workers", "mode", "compare", "json"),
+                                  camera=str(video), window=False)
         song = song_mod.load_for(settings)
     except (settings_mod.SettingsError, song_mod.SongError) as e:
         return fail(str(e))
     from vision.calibration import session_settings
-    settings = session_settings(settings, lambda text: print(f"handtone: {text}", flush=True))
+    # the player's calibration sets the pitch range as in a live session; with --json, stdout holds only the JSON
+    settings = session_settings(settings, lambda text: print(f"handtone: {text}", flush=True,
+                                                             file=sys.stderr if args.json else sys.stdout))
     try:
         return run_command(settings, song, video, workers=args.workers, mode=args.mode, compare=args.compare,
                            as_json=args.json)
@@ -363,8 +362,9 @@ def list_audio_devices() -> int:
     return 0
 
 
-def _settings_from(args: argparse.Namespace, demo: bool):
-    cli = {k: v for k, v in vars(args).items() if k not in ("command",)}
+def _settings_from(args: argparse.Namespace, demo: bool, drop: tuple = (), **fixed):
+    """Settings from the command's options (less ``drop``, the command's own), ``fixed`` ones set here."""
+    cli = {k: v for k, v in vars(args).items() if k not in ("command", *drop)} | fixed
     if demo:
         cli["camera"] = "demo"
     return settings_mod.build(cli)
