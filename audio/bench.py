@@ -177,26 +177,20 @@ def bench_audio(seconds: float = 60.0, block: int | None = None, latency: str | 
                 null_sink: bool = False, detector: str | None = None, song: str | None = None,
                 keep: str | None = None, say=print, music_latency: str | None = None) -> dict:
     """Run one headless demo session of ``seconds`` and return its audio figures (see the module docstring)."""
-    from game import settings as settings_mod
+    from audio.nullsink import private_sink
     from game import song as song_mod
-    from game.benchall import machine
+    from game.benchall import bench_settings, machine
     from game.launcher import run_session
 
     out_dir = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="handtone-bench-"))
-    cli = {"camera": "demo", "loop_video": True, "window": False, "duration": seconds, "out_dir": str(out_dir),
-           "data_dir": str(out_dir / "data"),    # a bench session is not the player's: its own history
-           "block": block, "latency": latency, "music_latency": music_latency, "detector": detector, "song": song}
-    settings = settings_mod.build(cli).replace(smtp=settings_mod.SmtpSettings())   # a bench never sends email
-    server = None
-    old_env = {}
     try:
-        if null_sink:
-            from audio.nullsink import NullSinkServer
-            server = NullSinkServer(settings.sample_rate).start()
-            old_env = {k: os.environ.get(k) for k in server.env}
-            os.environ.update(server.env)       # the children are spawned with this environment
+        settings = bench_settings({
+            "camera": "demo", "loop_video": True, "window": False, "duration": seconds, "out_dir": str(out_dir),
+            "data_dir": str(out_dir / "data"), "block": block, "latency": latency, "music_latency": music_latency,
+            "detector": detector, "song": song})
         from audio.stallprobe import StallProbe
-        with StallProbe() as probe, RssSampler(rss_interval(seconds)) as sampler:
+        with private_sink(null_sink, settings.sample_rate), StallProbe() as probe, \
+                RssSampler(rss_interval(seconds)) as sampler:
             # the probe: what the machine itself does to a real-time thread meanwhile
             result = run_session(settings, song_mod.load_for(settings))
         if result.session_dir is None:
@@ -209,13 +203,6 @@ def bench_audio(seconds: float = 60.0, block: int | None = None, latency: str | 
         row["targets"] = targets(row)
         return row
     finally:
-        for k, v in old_env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        if server is not None:
-            server.stop()
         if not keep:
             shutil.rmtree(out_dir, ignore_errors=True)
 

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -121,3 +122,25 @@ class NullSinkServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+@contextmanager
+def private_sink(enabled: bool, rate: int = 48000):
+    """A NullSinkServer whose environment this process has meanwhile, so the children it spawns play into it (the
+    benches' --null-sink); None and nothing changed when not enabled. The environment is put back and the server
+    stopped whatever happens inside."""
+    if not enabled:
+        yield None
+        return
+    server = NullSinkServer(rate).start()
+    old = {k: os.environ.get(k) for k in server.env}
+    os.environ.update(server.env)
+    try:
+        yield server
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        server.stop()

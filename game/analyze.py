@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from game.child import write_json
+from game.cputime import cores
 from vision import videoscan
 
 FOLDER_SUFFIX = "-analysis"
@@ -102,13 +103,13 @@ def resolve_detector(settings, notice):
 def figures(scan: videoscan.Scan) -> dict:
     from game.figures import percentile as pct
     frame_ms = scan.read_ms + scan.detect_ms
-    cores = videoscan.cores()
+    n_cores = cores()
     return {"mode": scan.mode, "workers": scan.workers, "frames": scan.frames, "total_s": round(scan.wall_s, 3),
             "fps": round(scan.frames / scan.wall_s, 1) if scan.wall_s > 0 else None,
             "frame_ms_p50": pct(frame_ms, 50), "frame_ms_p95": pct(frame_ms, 95),
             "detect_ms_p50": pct(scan.detect_ms, 50), "detect_ms_p95": pct(scan.detect_ms, 95),
             "cpu_s": round(scan.cpu_s, 3),
-            "cpu_utilisation": round(scan.cpu_s / scan.wall_s / cores, 3) if scan.wall_s > 0 else None,
+            "cpu_utilisation": round(scan.cpu_s / scan.wall_s / n_cores, 3) if scan.wall_s > 0 else None,
             "warmup_frames": scan.warmup_frames, "seeks": scan.seeks}
 
 
@@ -182,7 +183,7 @@ def run_command(settings, song, video: Path, *, workers: int | None = None, mode
     frames, fps, described = probe(video, settings)
     settings, detector_text = resolve_detector(settings, say)
     times, pauses, clock_note = video_clock(video, frames, fps)
-    workers = workers or videoscan.cores()
+    workers = workers or cores()
     say(f"analysing {described}: {frames} frames, {detector_text}, {workers} {mode}")
     try:
         run = videoscan.scan(video, settings, frames, workers, mode)
@@ -196,7 +197,7 @@ def run_command(settings, song, video: Path, *, workers: int | None = None, mode
     same = identical(run, seq) if seq is not None else None
     result = {"video": str(video), "frames": run.frames, "video_fps": fps, "frame_clock": clock_note,
               "detector": settings.detector, "segments": run.segments, "segment_frames": videoscan.SEGMENT_FRAMES,
-              "warmup_frames_per_segment": videoscan.WARMUP_FRAMES, "cores": videoscan.cores(),
+              "warmup_frames_per_segment": videoscan.WARMUP_FRAMES, "cores": cores(),
               "run": figures(run), "sequential": figures(seq) if seq is not None else None,
               "speedup": round(seq.wall_s / run.wall_s, 2) if seq is not None and run.wall_s > 0 else None,
               "identical": same}

@@ -20,6 +20,15 @@ class BenchFailed(RuntimeError):
     """A benchmark could not run (a child died, the null sink would not start, ...): one line saying why."""
 
 
+def bench_settings(cli: dict):
+    """Settings for a bench's own session: ``cli`` as from the command line, never an email, and the history in
+    ``cli["data_dir"]`` (a bench session is not one of the player's)."""
+    from game import settings as settings_mod
+    if not cli.get("data_dir"):
+        raise ValueError("a bench session needs its own data_dir")
+    return settings_mod.build(cli).replace(smtp=settings_mod.SmtpSettings())
+
+
 def _kwargs(name: str, args) -> dict:
     """The benchmark's keyword arguments from the command line (None: the benchmark's own default)."""
     if name == "ipc":

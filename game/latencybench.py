@@ -22,9 +22,7 @@ glide adds to the half-way point is computed from the synth's own rule and print
 """
 from __future__ import annotations
 
-import csv
 import math
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -36,14 +34,6 @@ TARGET_P50_MS, TARGET_P99_MS = 12.0, 20.0
 
 
 # ---- the logs --------------------------------------------------------------------------------------------------
-def read_csv(path: Path, columns: tuple[str, ...]) -> dict:
-    """Columns of a session CSV as float arrays (empty cells NaN)."""
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    return {c: np.array([float(r[c]) if r[c] not in ("", None) else math.nan for r in rows], dtype=float)
-            for c in columns}
-
-
 def _median(values) -> float | None:
     v = np.asarray(values, dtype=float)
     return float(np.median(v)) if v.size else None
@@ -136,53 +126,42 @@ def bench_latency(seconds: float = 60.0, null_sink: bool = False, detector: str 
     """Run one headless session of ``seconds`` on the jump clip and return its jump latencies (module docstring).
     glide_ms: the synth's glide for the run (0: none, the machine's figure; None: the player's setting)."""
     from audio.bench import figures
-    from game import settings as settings_mod
+    from audio.nullsink import private_sink
     from game import song as song_mod
-    from game.benchall import machine
+    from game.benchall import bench_settings, machine
+    from reports.sessiondata import SessionData
     from game.figures import percentile
     from game.launcher import run_session
     from vision.jumpclip import jump_clip_path
 
     out_dir = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="handtone-latency-"))
-    cli = {"loop_video": True, "window": False, "duration": seconds, "out_dir": str(out_dir), "block": block,
-           "latency": latency, "detector": detector, "data_dir": str(out_dir / "data")}   # no history entry
-    player = settings_mod.build(cli)
-    settings = player.replace(smtp=settings_mod.SmtpSettings())        # a bench never sends email
-    if glide_ms is not None:
-        settings = settings.replace(glide_ms=float(glide_ms))
-    song = song_mod.load_for(settings)
-    clip, plan = jump_clip_path(song, settings)
-    settings = settings.replace(camera=str(clip))
-    server, old_env = None, {}
     try:
-        if null_sink:
-            from audio.nullsink import NullSinkServer
-            server = NullSinkServer(settings.sample_rate).start()
-            old_env = {k: os.environ.get(k) for k in server.env}
-            os.environ.update(server.env)       # the children are spawned with this environment
-        result = run_session(settings, song)
+        settings = bench_settings({"loop_video": True, "window": False, "duration": seconds,
+                                   "out_dir": str(out_dir), "data_dir": str(out_dir / "data"), "block": block,
+                                   "latency": latency, "detector": detector})
+        player_glide = settings.glide_ms
+        if glide_ms is not None:
+            settings = settings.replace(glide_ms=float(glide_ms))
+        song = song_mod.load_for(settings)
+        clip, plan = jump_clip_path(song, settings)
+        settings = settings.replace(camera=str(clip))
+        with private_sink(null_sink, settings.sample_rate):
+            result = run_session(settings, song)
         if result.session_dir is None:
             raise RuntimeError(result.reason)
-        session = Path(result.session_dir)
-        frames = read_csv(session / "frames.csv", ("frame_index", "t_capture", "present", "area", "total_ms"))
-        synth = read_csv(session / "synth.csv", ("t_dac", "midi", "amplitude", "frame_index"))
-        session_figures = figures(session)
+        session = SessionData(Path(result.session_dir))
+        frames = session.csv("frames.csv", ("frame_index", "t_capture", "present", "area", "total_ms"))
+        synth = session.csv("synth.csv", ("t_dac", "midi", "amplitude", "frame_index"))
+        session_figures = figures(session.dir)
         jumps = match_jumps(frames, synth, plan)
     finally:
-        for k, v in old_env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        if server is not None:
-            server.stop()
+        if not keep:
+            shutil.rmtree(out_dir, ignore_errors=True)
     lat = np.array([j["latency_ms"] for j in jumps if j["latency_ms"] is not None], dtype=float)
     heard = [j for j in jumps if j["latency_ms"] is not None]
     example = None
     if heard:
         example = _trace(sorted(heard, key=lambda j: j["latency_ms"])[len(heard) // 2], frames, synth, plan)
-    if not keep:
-        shutil.rmtree(out_dir, ignore_errors=True)
     device = session_figures.get("synth_mode") == "device"
     p50, p95, p99 = (percentile(lat, q, 2) for q in (50, 95, 99))
 
@@ -195,8 +174,8 @@ def bench_latency(seconds: float = 60.0, null_sink: bool = False, detector: str 
     return {
         "bench": "latency", "machine": machine(), "seconds": seconds, "null_sink": null_sink,
         "clip": {"path": str(clip), **plan.as_dict()},
-        "glide_ms": settings.glide_ms, "player_glide_ms": player.glide_ms,
-        "player_glide_adds_ms": glide_half_ms(player.glide_ms, settings.block, settings.sample_rate),
+        "glide_ms": settings.glide_ms, "player_glide_ms": player_glide,
+        "player_glide_adds_ms": glide_half_ms(player_glide, settings.block, settings.sample_rate),
         "block": settings.block, "sample_rate": settings.sample_rate, "latency_setting": settings.latency,
         "jumps": len(jumps), "heard": len(heard),
         "not_detected": sum(j["status"] == "not detected" for j in jumps),

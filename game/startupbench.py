@@ -47,7 +47,9 @@ CHILD_IMPORTS = {
 }
 
 
-def _env(base: dict, data_dir: Path, extra: dict) -> dict:
+def bench_env(base: dict, data_dir: Path, extra: dict) -> dict:
+    """The environment for a `python main.py ...` a bench runs: ``base`` and ``extra``, email off, the history in
+    ``data_dir`` (not the player's)."""
     env = dict(base)
     env.update(extra)
     env["SMTP_HOST"] = ""                 # email off (the environment wins over .env)
@@ -161,7 +163,7 @@ def bench_startup(runs: int = 5, null_sink: bool = False, detector: str | None =
             from audio.nullsink import NullSinkServer
             server = NullSinkServer().start()
             extra = dict(server.env)
-        env = _env(os.environ, work / "data", extra)
+        env = bench_env(os.environ, work / "data", extra)
         setup = one_run(_fresh(work / "setup"), env, detector)
         timed = [one_run(_fresh(work / f"run-{k}"), env, detector) for k in range(runs)]
         imports = import_times(env, detector)

@@ -56,29 +56,15 @@ def long_song(minutes: float, folder: Path) -> tuple[Path, dict]:
 
 def play_session(minutes: float, song_path: Path, out_dir: Path, data_dir: Path, null_sink: bool):
     """One headless demo session; (session folder, seconds the live session took to write its reports)."""
-    from game import settings as settings_mod
+    from audio.nullsink import private_sink
     from game import song as song_mod
+    from game.benchall import bench_settings
     from game.launcher import run_session
-    cli = {"camera": "demo", "loop_video": True, "window": False, "duration": 60.0 * minutes,
-           "out_dir": str(out_dir), "song": str(song_path), "data_dir": str(data_dir)}
-    settings = settings_mod.build(cli).replace(smtp=settings_mod.SmtpSettings())   # a bench never sends email
-    server, old_env = None, {}
-    try:
-        if null_sink:
-            from audio.nullsink import NullSinkServer
-            server = NullSinkServer(settings.sample_rate).start()
-            old_env = {k: os.environ.get(k) for k in server.env}
-            os.environ.update(server.env)       # the children are spawned with this environment
+    settings = bench_settings({"camera": "demo", "loop_video": True, "window": False, "duration": 60.0 * minutes,
+                               "out_dir": str(out_dir), "song": str(song_path), "data_dir": str(data_dir)})
+    with private_sink(null_sink, settings.sample_rate):
         result = run_session(settings, song_mod.load_for(settings))
         returned = time.time()
-    finally:
-        for k, v in old_env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        if server is not None:
-            server.stop()
     if result.session_dir is None:
         raise RuntimeError(f"the session did not play: {result.reason}")
     # the launcher writes stats-launcher.json, then the reports (game/launcher.py run): the time between is theirs
@@ -103,12 +89,11 @@ def time_rebuild(session_dir: Path, data_dir: Path) -> dict:
 
 def time_command(session_dir: Path, data_dir: Path) -> float:
     """`python main.py report DIR` in a fresh process, wall seconds (what a player waits for at the prompt)."""
-    env = dict(os.environ, HANDTONE_DATA_DIR=str(data_dir))
-    for key in [k for k in env if k.startswith("SMTP_")]:
-        env.pop(key)            # never mail anyone; report only writes a draft anyway
+    from game.startupbench import bench_env
+    env = bench_env(os.environ, data_dir, {})   # never mail anyone (report only writes a draft anyway)
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, str(ROOT / "main.py"), "report", str(session_dir), "--data-dir",
-                           str(data_dir)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run([sys.executable, str(ROOT / "main.py"), "report", str(session_dir)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
     wall = time.perf_counter() - started
     if proc.returncode != 0:
         raise RuntimeError(f"python main.py report failed ({proc.returncode}): "

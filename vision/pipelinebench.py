@@ -24,7 +24,6 @@ import os
 import pickle
 import platform
 import queue
-import resource
 import shutil
 import sys
 import tempfile
@@ -34,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
+from game.cputime import cores, cpu_seconds
+
 MODES = ("sequential", "threads", "processes", "process pool")
 SONG = "ode_to_joy"
 WIDTH, HEIGHT = 640, 480
@@ -42,15 +43,6 @@ POOL_BATCH = 100        # frames captured, then handed to the pool in one map
 READY_TIMEOUT_S = 120.0
 DETECTOR_NOTE = ("classic (vision/classic.py): fixed skin range over the whole frame; background model, face look "
                  "and smoothing off, so frames do not depend on each other")
-
-
-def cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
-def cpu_seconds(who: int = resource.RUSAGE_SELF) -> float:
-    r = resource.getrusage(who)
-    return r.ru_utime + r.ru_stime
 
 
 def _settings(clip: Path | None = None):
@@ -169,7 +161,7 @@ class Run:
         self.found: list = [None] * frames
         self.worker_cpu: dict = {}
         self.t_setup = time.perf_counter()
-        self.cpu_setup = cpu_seconds() + cpu_seconds(resource.RUSAGE_CHILDREN)
+        self.cpu_setup = cpu_seconds() + cpu_seconds(children=True)
 
     def begin(self) -> None:
         """Workers are ready: the work phase starts."""
@@ -197,7 +189,7 @@ class Run:
 
     def figures(self, mode: str, workers: int, wall: float, cpu: float) -> dict:
         total = time.perf_counter() - self.t_setup
-        cpu_all = cpu_seconds() + cpu_seconds(resource.RUSAGE_CHILDREN) - self.cpu_setup
+        cpu_all = cpu_seconds() + cpu_seconds(children=True) - self.cpu_setup
         per_frame = self.capture_ms + self.detect_ms + self.draw_ms
         n = cores()
         return {"mode": mode, "workers": workers, "processed": sum(f is not None for f in self.found),

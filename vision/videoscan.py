@@ -20,14 +20,14 @@ confidence, present2, y2) and how long reading and detecting took.
 from __future__ import annotations
 
 import collections
-import os
-import resource
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from game.cputime import cores, cpu_seconds
 
 SEGMENT_FRAMES = 90     # 3 s at 30 fps: short enough to share out a minute of video among a few workers ...
 WARMUP_FRAMES = 15      # ... with a warm-up long enough for the hysteresis, the tracking and a first background
@@ -181,15 +181,6 @@ def _process_segment(seg: Segment) -> SegmentResult:
 
 
 # ---- the runs --------------------------------------------------------------------------------------------------
-def cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
-def _cpu(who) -> float:
-    r = resource.getrusage(who)
-    return r.ru_utime + r.ru_stime
-
-
 def scan(video, settings, frames: int, workers: int = 1, mode: str = "threads",
          segment: int = SEGMENT_FRAMES, warmup: int = WARMUP_FRAMES) -> Scan:
     """Detect every frame of ``video`` (``frames``: its frame count as the container says) in the fixed segments,
@@ -202,7 +193,7 @@ def scan(video, settings, frames: int, workers: int = 1, mode: str = "threads",
     workers = max(1, min(int(workers), len(segs)))
     threads_before = cv2.getNumThreads()
     cv2.setNumThreads(1)
-    cpu0 = _cpu(resource.RUSAGE_SELF) + _cpu(resource.RUSAGE_CHILDREN)
+    cpu0 = cpu_seconds() + cpu_seconds(children=True)
     t0 = time.perf_counter()
     try:
         if workers == 1:
@@ -221,7 +212,7 @@ def scan(video, settings, frames: int, workers: int = 1, mode: str = "threads",
     finally:
         cv2.setNumThreads(threads_before)
     wall = time.perf_counter() - t0
-    cpu = _cpu(resource.RUSAGE_SELF) + _cpu(resource.RUSAGE_CHILDREN) - cpu0
+    cpu = cpu_seconds() + cpu_seconds(children=True) - cpu0
     results.sort(key=lambda r: r.index)
     return Scan(hands=np.concatenate([r.hands for r in results]),
                 read_ms=np.concatenate([r.read_ms for r in results]),
