@@ -81,19 +81,6 @@ def time_detector(det, frames: list, n: int) -> dict:
             "found": round(found / n, 3)}
 
 
-def _landmarks(size: str, models_dir: str, width: int, height: int, litert_threads):
-    """A landmarks detector whose two LiteRT interpreters use litert_threads (None: LiteRT's default)."""
-    from vision.detector import DetectorUnavailable
-    from vision.landmarks import LandmarkDetector, load_interpreter
-    from vision.models import ModelsMissing, model_paths
-    try:
-        paths = model_paths(models_dir, size)
-    except ModelsMissing as e:
-        raise DetectorUnavailable(str(e)) from None
-    return LandmarkDetector(load_interpreter(paths["palm"], litert_threads),
-                            load_interpreter(paths["landmark"], litert_threads), width, height, "right", size)
-
-
 def _row(rows: list, detector: str, mode: str) -> dict | None:
     return next((r for r in rows if r["detector"] == detector and r["mode"] == mode), None)
 
@@ -107,11 +94,14 @@ def _target(name: str, row: dict | None, goal: float) -> dict:
 
 def bench_vision(frames: int = 400, width: int = 640, height: int = 480, models_dir: str = "") -> dict:
     """Every detector in every thread configuration; the targets on the session's configuration."""
+    from types import SimpleNamespace
+
     import cv2
 
     from game.benchall import machine
     from vision.classic import ClassicDetector
     from vision.detector import DetectorUnavailable
+    from vision.landmarks import LandmarkDetector
 
     opencv_default = cv2.getNumThreads()
     pinned_cpu = sorted(os.sched_getaffinity(0))[-1] if hasattr(os, "sched_getaffinity") else None
@@ -129,7 +119,9 @@ def bench_vision(frames: int = 400, width: int = 640, height: int = 480, models_
         try:
             for config, litert in (("one", 1), ("session", 1), ("default", None)):
                 with threads(config, opencv_default):
-                    det = _landmarks(size, models_dir, width, height, litert)
+                    det = LandmarkDetector.from_settings(SimpleNamespace(
+                        models_dir=models_dir, landmark_model=size, width=width, height=height, pitch_hand="right"),
+                        threads=litert)
                     tracking[config] = time_detector(det, pics, frames)
                     det.tracking = False
                     searching[config] = time_detector(det, pics, max(10, frames // SEARCH_FRACTION))

@@ -131,14 +131,15 @@ class LandmarkDetector:
         self.tracking = True            # False: forget the hands every frame, search palms each time (the bench)
 
     @classmethod
-    def from_settings(cls, settings) -> "LandmarkDetector":
+    def from_settings(cls, settings, threads: int | None = 1) -> "LandmarkDetector":
+        """threads: LiteRT's per interpreter (a session uses 1; None: LiteRT's default, for bench vision)."""
         from vision.models import ModelsMissing, model_paths
         try:
             paths = model_paths(settings.models_dir, settings.landmark_model)
         except ModelsMissing as e:
             raise DetectorUnavailable(str(e)) from None
-        return cls(load_interpreter(paths["palm"]), load_interpreter(paths["landmark"]), settings.width,
-                   settings.height, settings.pitch_hand, settings.landmark_model)
+        return cls(load_interpreter(paths["palm"], threads), load_interpreter(paths["landmark"], threads),
+                   settings.width, settings.height, settings.pitch_hand, settings.landmark_model)
 
     def describe(self) -> str:
         return f"landmarks ({self.size} models on LiteRT)"

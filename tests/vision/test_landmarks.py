@@ -219,3 +219,39 @@ def test_auto_falls_back_to_classic_without_models_and_landmarks_refuses(tmp_pat
     assert told and told[0].startswith("detector: classic (the landmarks models are not in ")
     with pytest.raises(DetectorUnavailable, match=r"run `make setup`.*or use --detector classic"):
         make_detector(settings(detector="landmarks", models_dir=str(tmp_path)))
+
+
+def test_a_hand_that_jumps_is_followed_in_its_own_frame_without_the_palm_search(detector_factory):
+    """bench latency's clip: the hand jumps between two sizes every 15 frames. At each jump the tracker must read
+    the new size in that very frame (a lost crop retried larger, rough landmarks refitted) and mostly without the
+    ~9 ms palm search; the size it reads then is near the one it settles on."""
+    from game import song as song_mod
+    from vision import landmarks
+    from vision.jumpclip import jump_clip_path
+    s = settings()
+    path, plan = jump_clip_path(song_mod.load_for(s), s)
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while len(frames) < plan.frames:
+        ok, frame = cap.read()
+        assert ok, f"{path} ends at frame {len(frames)} of {plan.frames}"
+        frames.append(frame)
+    cap.release()
+    det = detector_factory()
+    for frame in frames:               # a first loop, so the second starts from a tracked hand
+        det.detect(frame)
+    areas, palm_at = [], []
+    for frame in frames:
+        runs = det.palm_runs
+        hand = det.detect(frame).hand
+        areas.append(hand.area if hand else 0.0)
+        palm_at.append(det.palm_runs > runs)
+    jumps = [i for i in range(1, plan.frames - 3) if plan.is_jump(i)]
+    assert len(jumps) >= 15
+    half = (plan.low_area + plan.high_area) / 2
+    for i in jumps:
+        assert (areas[i] > half) != (areas[i - 1] > half), f"jump at frame {i} not read in its frame: {areas[i-1:i+2]}"
+        assert abs(areas[i] / areas[i + 3] - 1) < 0.35, f"frame {i}: {areas[i]:.4f}, settles at {areas[i + 3]:.4f}"
+    # the periodic search for a second hand (every REDETECT_EVERY frames) still falls on some jump frames
+    assert sum(palm_at[i] for i in jumps) <= len(jumps) * (1 - 1 / 3), [i for i in jumps if palm_at[i]]
+    assert landmarks.REGROW > 1 and landmarks.REFIT > 1
