@@ -125,14 +125,14 @@ class NullSinkServer:
 
 
 @contextmanager
-def private_sink(enabled: bool, rate: int = 48000):
-    """A NullSinkServer whose environment this process has meanwhile, so the children it spawns play into it (the
-    benches' --null-sink); None and nothing changed when not enabled. The environment is put back and the server
-    stopped whatever happens inside."""
+def private_sink(enabled: bool, rate: int = 48000, server_class=None):
+    """A NullSinkServer (or ``server_class``'s) whose environment this process has meanwhile, so the children it
+    spawns play into it (the benches' --null-sink, the tests' `pulse`); None and nothing changed when not enabled.
+    The environment is put back and the server stopped whatever happens inside."""
     if not enabled:
         yield None
         return
-    server = NullSinkServer(rate).start()
+    server = (server_class or NullSinkServer)(rate).start()
     old = {k: os.environ.get(k) for k in server.env}
     os.environ.update(server.env)
     try:

@@ -153,17 +153,15 @@ def write_frames(folder: Path, times: np.ndarray, scan: videoscan.Scan) -> Path:
 def session_record(settings, song, video: Path, clock_note: str, pauses: list, played_s: float,
                    analysis: dict) -> dict:
     """session.json as the launcher writes it, for the reports (song, player, judging), plus the analysis."""
+    from game.launcher import session_fields
     from game.pause import paused_total
-    s = settings
-    return {
-        "song": song.title, "artist": song.artist, "song_path": song.path, "player": s.player,
-        "difficulty": s.difficulty, "tolerance": s.tolerance,
-        "started": datetime.now().astimezone().isoformat(timespec="seconds"), "transpose": s.transpose,
-        "tempo": s.tempo, "voice": s.voice, "track": s.track, "octave_fold": s.octave_fold, "delay": s.delay,
-        "sound": {"block": s.block, "snap": s.snap, "snap_strength": s.snap_strength,
-                  "vibrato_cents": s.vibrato_cents},
+    return session_fields(settings, song) | {
+        "started": datetime.now().astimezone().isoformat(timespec="seconds"),
         "stop_reason": "video analysed", "duration_s": round(played_s, 3), "count_in_s": 0.0, "camera": str(video),
-        "pauses": pauses, "paused_s": round(paused_total(pauses), 3), "children": {},
+        "pauses": pauses, "paused_s": round(paused_total(pauses), 3),
+        # what ran: the reports expect no backing, microphone or launcher stats from an analysis
+        "children": {name: {"pid": None, "exitcode": 0, "startup_s": None, "error": None}
+                     for name in ("vision", "synth")},
         "notices": [f"analysis of {video} (python main.py analyze): detection offline, the live synth voice "
                     "replayed without latency; no backing or microphone"],
         "frame_clock": clock_note, "analysis": analysis,

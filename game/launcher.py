@@ -69,6 +69,20 @@ def new_session_dir(out_dir: str | Path, song: Song) -> Path:
     return path
 
 
+def session_fields(s, song) -> dict:
+    """session.json's song and judging fields, which `python main.py report` rebuilds a folder by (reports/build.py
+    with_session): written by the launcher, and by analyze for its folders."""
+    return {
+        "song": song.title, "artist": song.artist, "song_path": song.path,
+        "player": s.player, "difficulty": s.difficulty, "tolerance": s.tolerance,
+        "transpose": s.transpose, "tempo": s.tempo, "voice": s.voice, "track": s.track,
+        "octave_fold": s.octave_fold, "delay": s.delay,
+        "sound": {"block": s.block, "latency": s.latency, "music_latency": s.music_latency, "snap": s.snap,
+                  "snap_strength": s.snap_strength, "vibrato_cents": s.vibrato_cents,
+                  "music_backend": s.music_backend},
+    }
+
+
 class Launcher:
     def __init__(self, settings: Settings, song: Song, children: dict | None = None, say=_say):
         self.settings = settings
@@ -340,15 +354,8 @@ class Launcher:
         s = self.settings
         stopped = self.pauses is not None and self.stopped_s is not None
         pauses = self.pauses.spans_until(self.stopped_s) if stopped else []
-        return {
-            "song": self.song.title, "artist": self.song.artist, "song_path": self.song.path,
-            "player": s.player, "difficulty": s.difficulty, "tolerance": s.tolerance,
-            "started": self.started, "transpose": s.transpose, "tempo": s.tempo, "voice": s.voice, "track": s.track,
-            "octave_fold": s.octave_fold, "delay": s.delay,
-            "sound": {"block": s.block, "latency": s.latency, "music_latency": s.music_latency, "snap": s.snap,
-                      "snap_strength": s.snap_strength, "vibrato_cents": s.vibrato_cents,
-                      "music_backend": s.music_backend},
-            "stop_reason": reason, "duration_s": round(getattr(self, "played_s", 0.0), 3),
+        return session_fields(s, self.song) | {
+            "started": self.started, "stop_reason": reason, "duration_s": round(getattr(self, "played_s", 0.0), 3),
             "count_in_s": s.count_in, "camera": s.camera, "launcher_s": round(time.monotonic() - t_start, 3),
             "launcher_pid": os.getpid(),
             # pauses as [start, end] in session seconds (logs stay on the session clock; reports map it to song

@@ -37,10 +37,11 @@ SOURCES = (("synth.wav", "stats-synth.json", "the tone", "synth"),
 def mix(data: SessionData, out: Path) -> Path | None:
     """Write the mix to out; None (with a warning) when neither WAV is there."""
     tracks = []
-    # python main.py analyze: no backing was played (a session.json is not needed for a mix: none, no warning)
-    analysis = (data.dir / "session.json").exists() and bool(data.json("session.json").get("analysis"))
+    # the processes that ran, where session.json lists them (python main.py analyze plays no backing); a mix needs
+    # no session.json: without one, no warning
+    ran = data.json("session.json").get("children") if (data.dir / "session.json").exists() else None
     for wav_name, stats_name, what, process in SOURCES:
-        if analysis and not (data.dir / wav_name).exists():
+        if isinstance(ran, dict) and ran and process not in ran:
             continue
         got = data.wav(wav_name, f"{what} is not in performance.wav")
         if got is None or len(got[0]) == 0:

@@ -20,8 +20,8 @@ def build_stats(data: SessionData) -> dict:
     session = data.json("session.json", "the launcher did not record the session")
     children = session.get("children") if isinstance(session.get("children"), dict) else {}
     names = PROCESSES + tuple(n for n in OPTIONAL if n in children or (data.dir / f"stats-{n}.json").exists())
-    if session.get("analysis"):   # python main.py analyze: only vision and the replayed synth ran, none is missing
-        names = tuple(n for n in names if (data.dir / f"stats-{n}.json").exists())
+    if children:    # the processes that ran (python main.py analyze runs no music or recorder): none else is missing
+        names = tuple(n for n in names if n in children)
     out = {name: _process(data, name, children.get(name) or {}) for name in names}
     out["launcher"] = _launcher(data, session)
     latency = out["synth"].get("latency_ms") or {}

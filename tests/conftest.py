@@ -32,16 +32,9 @@ def private_data_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def pulse():
     """A running PulseAudio null sink; its env (PULSE_SERVER...) is in pulse.env."""
-    server = PulseServer().start()
-    old = {k: os.environ.get(k) for k in server.env}
-    os.environ.update(server.env)
-    yield server
-    for k, v in old.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-    server.stop()
+    from audio.nullsink import private_sink
+    with private_sink(True, server_class=PulseServer) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

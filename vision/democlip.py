@@ -38,6 +38,12 @@ LAST_HOLD = 0.3        # the hand stays this long after the last note
 FOURCC = cv2.VideoWriter_fourcc(*"MJPG")
 
 
+def place_hand(fx: float, fy: float, scale: float, width: int, height: int) -> tuple[float, float, float]:
+    """The hand's (cx, cy, scale) for Painter.paint at the picture fraction (fx, fy), kept whole in the picture."""
+    x0, y0, x1, y1 = hand_extent(scale)
+    return (min(max(fx * width, 3 - x0), width - 3 - x1), min(max(fy * height, 3 - y0), height - 3 - y1), scale)
+
+
 def cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "handtone"
@@ -169,11 +175,7 @@ def make_clip(song, settings, path: Path) -> Path:
             hand = None
             if script.present(t):
                 scale = float(np.exp(np.interp(math.log(script.area(t)), log_a, log_s)))
-                fx, fy = script.drift(t)
-                x0, y0, x1, y1 = hand_extent(scale)
-                cx = min(max(fx * width, 3 - x0), width - 3 - x1)   # keep the whole hand in the picture
-                cy = min(max(fy * height, 3 - y0), height - 3 - y1)
-                hand = (cx, cy, scale)
+                hand = place_hand(*script.drift(t), scale, width, height)
             w.write(painter.paint(hand))
     finally:
         w.release()

@@ -24,8 +24,8 @@ import numpy as np
 
 from game.pitchmap import PitchMap
 from vision import classic as det
-from vision.democlip import CLIP_FPS, HandScript, _writer, cache_dir, calibrate
-from vision.handdraw import Painter, hand_extent
+from vision.democlip import CLIP_FPS, HandScript, _writer, cache_dir, calibrate, place_hand
+from vision.handdraw import Painter
 
 GENERATOR_VERSION = 1
 EVERY = 15          # frames per hold: a jump every half second at 30 fps
@@ -99,11 +99,8 @@ def make_clip(plan: JumpPlan, width: int, height: int, path: Path) -> Path:
             hand = None
             if level is not None:
                 scale = scales[level]
-                fx, fy = HandScript.drift(i / plan.fps)      # the demo hand's slow wander: a hand held in the air
-                x0, y0, x1, y1 = hand_extent(scale)
-                cx = min(max(fx * width, 3 - x0), width - 3 - x1)
-                cy = min(max(fy * height, 3 - y0), height - 3 - y1)
-                hand = (cx, cy, scale)
+                # the demo hand's slow wander: a hand held in the air
+                hand = place_hand(*HandScript.drift(i / plan.fps), scale, width, height)
             w.write(painter.paint(hand))
     finally:
         w.release()
