@@ -224,7 +224,7 @@ def write_analysis(folder: Path, settings, song, video: Path, times, pauses, clo
     from game.pause import paused_total
     from reports.build import build_reports
     write_frames(folder, times, run)
-    ft = figures(run)
+    ft = result["run"]      # figures(run), as printed
     write_json(folder / "stats-vision.json", {
         "process": "vision (python main.py analyze)", "source": described, "detector": settings.detector,
         "frames": run.frames, "fps": round(1.0 / (times[1] - times[0]), 3) if len(times) > 1 else None,
