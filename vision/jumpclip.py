@@ -27,9 +27,12 @@ from vision import classic as det
 from vision.democlip import CLIP_FPS, HandScript, _writer, cache_dir, calibrate, place_hand
 from vision.handdraw import Painter
 
-GENERATOR_VERSION = 1
-EVERY = 15          # frames per hold: a jump every half second at 30 fps
-SEGMENTS = 20       # holds per loop (even: a loop ends on HIGH, the next starts on LOW after the lead-in)
+GENERATOR_VERSION = 2
+# frames per hold: a jump every 0.57 s at 30 fps. Not a multiple of the landmarks detector's search for a second
+# hand (every REDETECT_EVERY = 10 frames, ~7 ms): at 15 frames every other jump met that search, here one in ten
+# does, as a move the player makes at any moment would
+EVERY = 17
+SEGMENTS = 18       # holds per loop (even: a loop ends on HIGH, the next starts on LOW after the lead-in)
 LEAD_IN = 15        # empty-room frames at the clip's start
 LOW_AT, HIGH_AT = 0.3, 0.7   # the two sizes, as fractions of the pitch map's range (6.4 semitones on Ode to Joy)
 
