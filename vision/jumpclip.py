@@ -29,8 +29,8 @@ from vision.handdraw import Painter
 
 GENERATOR_VERSION = 2
 # frames per hold: a jump every 0.57 s at 30 fps. Not a multiple of the landmarks detector's search for a second
-# hand (every REDETECT_EVERY = 10 frames, ~7 ms): at 15 frames every other jump met that search, here one in ten
-# does, as a move the player makes at any moment would
+# hand (every 10 frames, ~7 ms) nor of the classic detector's look for faces (every 15): at 15 frames every other
+# jump met that work, here about one in ten does, as a move the player makes at any moment would
 EVERY = 17
 SEGMENTS = 18       # holds per loop (even: a loop ends on HIGH, the next starts on LOW after the lead-in)
 LEAD_IN = 15        # empty-room frames at the clip's start
