@@ -20,13 +20,14 @@ Targets: 0 underflows in 10 minutes (by flag and by clock, synth and backing); v
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
 import threading
 import time
 from pathlib import Path
+
+from game.child import read_json
 
 RSS_INTERVAL_S = 2.0          # seconds between memory samples of every process
 UNDERFLOW_TARGET_S = 600.0    # "0 underflows in 10 minutes"
@@ -148,7 +149,7 @@ def label_rss(sampler: RssSampler, session_dir: Path | None) -> dict:
     pulseaudio, multiprocessing's resource tracker) under ``others`` by its command name."""
     if not sampler.available:
         return {"measured": False, "reason": "not measured: no /proc on this system"}
-    session = _read(Path(session_dir) / "session.json") if session_dir else {}
+    session = read_json(Path(session_dir) / "session.json") if session_dir else {}
     names = {}
     if session.get("launcher_pid"):
         names[session["launcher_pid"]] = "launcher"
@@ -207,22 +208,15 @@ def bench_audio(seconds: float = 60.0, block: int | None = None, latency: str | 
             shutil.rmtree(out_dir, ignore_errors=True)
 
 
-def _read(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
 def figures(session_dir: Path) -> dict:
     """The bench's figures from a finished session's folder."""
-    stats = _read(Path(session_dir) / "stats.json")
+    stats = read_json(Path(session_dir) / "stats.json")
     procs = stats.get("processes", {})
     vision = procs.get("vision", {})
-    raw_synth = _read(Path(session_dir) / "stats-synth.json")
-    raw_music = _read(Path(session_dir) / "stats-music.json")
+    raw_synth = read_json(Path(session_dir) / "stats-synth.json")
+    raw_music = read_json(Path(session_dir) / "stats-music.json")
     lat = raw_synth.get("latency_ms") or {}
-    session = _read(Path(session_dir) / "session.json")
+    session = read_json(Path(session_dir) / "session.json")
     return {
         "played_s": session.get("duration_s"), "paused_s": session.get("paused_s"),
         "latency_ms_p50": lat.get("p50"), "latency_ms_p95": lat.get("p95"), "latency_ms_p99": lat.get("p99"),

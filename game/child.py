@@ -206,6 +206,16 @@ def write_json(path: Path, data) -> Path:
     return write_atomic(Path(path), json.dumps(data, indent=2, default=_jsonable).encode("utf-8"))
 
 
+def read_json(path: Path) -> dict:
+    """A JSON object file as a dict; {} when it is missing, unreadable or not an object (a child killed before
+    writing its stats leaves none)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def _jsonable(o):
     try:
         import numpy as np

@@ -20,7 +20,6 @@ start-up splits into interpreter + imports and the rest (opening its device, loa
 from __future__ import annotations
 
 import csv
-import json
 import os
 import shutil
 import subprocess
@@ -28,6 +27,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from game.child import read_json
+from game.figures import percentile
 
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,13 +60,6 @@ def bench_env(base: dict, data_dir: Path, extra: dict) -> dict:
     return env
 
 
-def _read(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
 def _first(path: Path, column: str, test) -> dict | None:
     """The first row of a session CSV whose ``column`` passes ``test``."""
     try:
@@ -93,12 +88,12 @@ def one_run(out: Path, env: dict, detector: str | None) -> dict:
         last = (proc.stderr.strip() or proc.stdout.strip() or "no output").splitlines()[-1]
         raise RuntimeError(f"main.py demo exited {proc.returncode}: {last}")
     session = sessions[-1]
-    launcher = _read(session / "stats-launcher.json")
+    launcher = read_json(session / "stats-launcher.json")
     mono = launcher.get("monotonic") or {}
     if not mono.get("all_ready"):
         raise RuntimeError(f"{session}/stats-launcher.json has no monotonic times (an older launcher?)")
-    info = _read(session / "session.json")
-    synth = _read(session / "stats-synth.json")
+    info = read_json(session / "session.json")
+    synth = read_json(session / "stats-synth.json")
     tone = _first(session / "synth.csv", "amplitude", lambda a: a > 0.0)
     seen = _first(session / "frames.csv", "present", lambda p: p > 0.5)
     t0 = mono["t0"]
@@ -108,9 +103,9 @@ def one_run(out: Path, env: dict, detector: str | None) -> dict:
         "launcher_ready_s": round(mono["all_ready"] - mono["start"], 3),
         "count_in_s": round(t0 - mono["all_ready"], 3),
         "children_s": launcher.get("children_startup_s", {}),
-        "music_prepare_s": _read(session / "stats-music.json").get("prepare_s"),
+        "music_prepare_s": read_json(session / "stats-music.json").get("prepare_s"),
         "synth_mode": synth.get("mode"),
-        "detector": _read(session / "stats-vision.json").get("detector"),
+        "detector": read_json(session / "stats-vision.json").get("detector"),
         "wall_s": round(wall, 3),
         "stop_reason": info.get("stop_reason"),
         "first_tone_s": None, "hand_seen_s": None, "seen_to_tone_s": None, "tone_less_waits_s": None,
@@ -144,14 +139,6 @@ def import_times(env: dict, detector: str | None) -> dict:
     return out
 
 
-def _median(values):
-    v = sorted(x for x in values if x is not None)
-    if not v:
-        return None
-    n = len(v)
-    return round(v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2.0, 3)
-
-
 def bench_startup(runs: int = 5, null_sink: bool = False, detector: str | None = None) -> dict:
     """One set-up run, then ``runs`` timed runs of `main.py demo` (module docstring)."""
     from game.benchall import machine
@@ -172,10 +159,10 @@ def bench_startup(runs: int = 5, null_sink: bool = False, detector: str | None =
             server.stop()
         shutil.rmtree(work, ignore_errors=True)
     ready = [r["ready_s"] for r in timed]
-    median = {k: _median([r[k] for r in timed]) for k in (
+    median = {k: percentile([r[k] for r in timed], 50) for k in (
         "ready_s", "before_launcher_s", "launcher_ready_s", "count_in_s", "first_tone_s", "hand_seen_s",
         "seen_to_tone_s", "tone_less_waits_s", "music_prepare_s")}
-    children = {name: _median([r["children_s"].get(name) for r in timed]) for name in timed[0]["children_s"]}
+    children = {name: percentile([r["children_s"].get(name) for r in timed], 50) for name in timed[0]["children_s"]}
     ok = median["ready_s"] is not None
     return {
         "bench": "startup", "machine": machine(), "runs": runs, "null_sink": null_sink,
