@@ -65,6 +65,9 @@ class SeqlockRecord:
         buf = shm.buf
         self._seq = np.ndarray((1,), dtype="<u8", buffer=buf, offset=0)
         self._values = np.ndarray((len(self.fields),), dtype="<f8", buffer=buf, offset=HEADER_BYTES)
+        #: the counter as a Python int: a 1-element array's item() is one aligned 8-byte load, and binding it here
+        #: saves a Python frame per read (the reader polls it; see `bench ipc`)
+        self.sequence = self._seq.item
         self._scratch = np.zeros(len(self.fields), dtype="<f8")   # read()'s snapshot
         self._snap = np.zeros(len(self.fields), dtype="<f8")      # read_into's copy, committed only when whole
 
@@ -91,7 +94,7 @@ class SeqlockRecord:
 
     def close(self) -> None:
         """Drop our views and mapping; the owner also unlinks the name."""
-        self._seq = self._values = None  # views must go before the mapping can close
+        self._seq = self._values = self.sequence = None  # views must go before the mapping can close
         close_segment(self.shm, self.owner)
 
     @property
@@ -102,9 +105,9 @@ class SeqlockRecord:
     def write(self, values) -> None:
         """Publish all fields at once (values: a sequence or array in field order)."""
         seq = self._seq
-        s = int(seq[0]) | 1  # odd: write in progress (also repairs a writer that died mid-write)
-        seq[0] = s
-        self._values[:] = values
+        s = self.sequence() | 1  # odd: write in progress (also repairs a writer that died mid-write)
+        seq[0] = s               # each store to the aligned uint64 is one 8-byte store
+        self._values[...] = values
         seq[0] = s + 1
 
     # ---- reader -----------------------------------------------------------------------------------------------
@@ -114,26 +117,32 @@ class SeqlockRecord:
         Returns False, leaving ``out`` as it was (the caller's last good snapshot), when no consistent snapshot was
         seen within ``max_tries`` (a writer preempted or stuck mid-write).
         """
-        seq = self._seq
-        values = self._values
-        snap = self._snap
-        for _ in range(max_tries):
-            s1 = int(seq[0])
+        counter = self.sequence
+        s1 = counter()
+        if not s1 & 1:                # the usual case, kept out of the loop: ~0.3 us instead of ~0.8
+            snap = self._snap
+            snap[...] = self._values  # [...] = copies without making a slice object: the cheapest copy in numpy
+            if counter() == s1:
+                out[...] = snap
+                return True
+        return self._retry_into(out, max_tries - 1)
+
+    def _retry_into(self, out: np.ndarray, tries: int) -> bool:
+        counter, values, snap = self.sequence, self._values, self._snap
+        for _ in range(tries):
+            s1 = counter()
             if s1 & 1:
                 continue
-            np.copyto(snap, values)
-            if int(seq[0]) == s1:
-                np.copyto(out, snap)
+            snap[...] = values
+            if counter() == s1:
+                out[...] = snap
                 return True
         return False
 
     def read(self) -> dict:
         """A snapshot as a dict (for tools and tests, not for the audio callback)."""
         self.read_into(self._scratch)
-        return {f: float(v) for f, v in zip(self.fields, self._scratch)} | {"seq": int(self._seq[0])}
-
-    def sequence(self) -> int:
-        return int(self._seq[0])
+        return {f: float(v) for f, v in zip(self.fields, self._scratch)} | {"seq": self.sequence()}
 
 
 def close_segment(shm, owner: bool) -> None:
