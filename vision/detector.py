@@ -64,17 +64,19 @@ class DetectorUnavailable(RuntimeError):
     """A detector that cannot run here (models missing, LiteRT not installed); the message says what to do."""
 
 
-def make_detector(settings, notice=None):
+def make_detector(settings, notice=None, live: bool = False):
     """The detector settings.detector names, for frames of settings.width x settings.height.
 
     auto: landmarks when its models and LiteRT are there, else classic; ``notice`` is told which was chosen and why.
-    A named detector that cannot run raises DetectorUnavailable with what to do.
+    A named detector that cannot run raises DetectorUnavailable with what to do. live: for the vision child, where
+    the landmarks detector looks for a second hand in a worker thread (not in analysis: its hands must not depend on
+    timing). A detector may have ``close()``: call it when done.
     """
     name = settings.detector
     if name in ("auto", "landmarks"):
         from vision.landmarks import LandmarkDetector
         try:
-            det = LandmarkDetector.from_settings(settings)
+            det = LandmarkDetector.from_settings(settings, background_search=live)
         except DetectorUnavailable as e:
             if name == "landmarks":
                 raise

@@ -4,6 +4,10 @@ Per frame: every tracked hand's crop comes from its landmarks of the previous fr
 model runs, ~3 ms); the palm detector (~5 ms) runs only when no hand is tracked, and every REDETECT_EVERY frames
 while fewer than two are, to pick up a second hand. A hand whose presence score falls below PRESENCE is dropped.
 A fast move is followed without the palm search where possible (LandmarkDetector._track: a grown crop, a refit).
+In a live session (``background_search``) the look for a second hand runs on a copy of the frame in a worker thread
+(LiteRT releases the GIL while it invokes), so it no longer adds its ~5-7 ms to every tenth frame's hand state; its
+palms are tried on the frame in hand when it is done. Analysis and the benches keep it in line, so a video gives the
+same hands whatever the timing.
 
 The pitch size comes from the palm, which does not change shape when the fingers move: the area of the polygon
 wrist - thumb base - index/middle/ring/little finger bases, as a fraction of the frame, times PALM_TO_HAND so its
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -116,7 +121,7 @@ class LandmarkDetector:
     name = "landmarks"
 
     def __init__(self, palm_interpreter, landmark_interpreter, width: int, height: int, pitch_hand: str = "right",
-                 model: str = "lite", max_hands: int = MAX_HANDS):
+                 model: str = "lite", max_hands: int = MAX_HANDS, background_search: bool = False):
         self.width, self.height = width, height
         self.frame_px = float(width * height)
         self.palm = PalmDetector(palm_interpreter, width, height)
@@ -129,17 +134,23 @@ class LandmarkDetector:
         self.palm_runs = 0              # counters for the stats and the bench
         self.landmark_runs = 0
         self.tracking = True            # False: forget the hands every frame, search palms each time (the bench)
+        self.background_search = background_search
+        self._pool: ThreadPoolExecutor | None = None
+        self._search = None             # the Future of a palm search running on _search_frame
+        self._search_frame: np.ndarray | None = None
 
     @classmethod
-    def from_settings(cls, settings, threads: int | None = 1) -> "LandmarkDetector":
-        """threads: LiteRT's per interpreter (a session uses 1; None: LiteRT's default, for bench vision)."""
+    def from_settings(cls, settings, threads: int | None = 1, background_search: bool = False) -> "LandmarkDetector":
+        """threads: LiteRT's per interpreter (a session uses 1; None: LiteRT's default, for bench vision);
+        background_search: look for a second hand in a worker thread (the live vision child)."""
         from vision.models import ModelsMissing, model_paths
         try:
             paths = model_paths(settings.models_dir, settings.landmark_model)
         except ModelsMissing as e:
             raise DetectorUnavailable(str(e)) from None
         return cls(load_interpreter(paths["palm"], threads), load_interpreter(paths["landmark"], threads),
-                   settings.width, settings.height, settings.pitch_hand, settings.landmark_model)
+                   settings.width, settings.height, settings.pitch_hand, settings.landmark_model,
+                   background_search=background_search)
 
     def describe(self) -> str:
         return f"landmarks ({self.size} models on LiteRT)"
@@ -151,14 +162,14 @@ class LandmarkDetector:
         for roi in self.rois:
             self._track(frame, roi, found)
         self.since_search += 1
-        if not found or (len(found) < self.max_hands and self.since_search >= REDETECT_EVERY):
-            self.since_search = 0
-            self.palm_runs += 1
-            for palm in self.palm.detect(frame, self.max_hands):
-                roi = self.palm.roi(palm)
-                if any(_overlap(roi, other[3]) > SAME_HAND_IOU for other in found):
-                    continue
-                self._try(frame, roi, found)
+        if not found:                   # nothing to follow: the palm search, now, on this frame
+            self._settle_search()       # (a search still running holds the palm interpreter)
+            self._add_palms(frame, self._search_now(frame), found)
+        elif len(found) < self.max_hands:
+            if self.background_search:
+                self._add_palms(frame, self._search_behind(frame), found)
+            elif self.since_search >= REDETECT_EVERY:
+                self._add_palms(frame, self._search_now(frame), found)
         found.sort(key=lambda f: -f[0])
         kept = []
         for f in found:
@@ -168,6 +179,46 @@ class LandmarkDetector:
         self.rois = [f[3] for f in kept]
         hands = [self._hand(presence, xy, right) for presence, xy, right, _ in kept]
         return Detection(assign_roles(hands, self.pitch_hand))
+
+    def _search_now(self, frame) -> list:
+        self.since_search = 0
+        self.palm_runs += 1
+        return self.palm.detect(frame, self.max_hands)
+
+    def _search_behind(self, frame) -> list:
+        """Palms from the worker's search when it has finished (else []); a new search of a copy of this frame
+        every REDETECT_EVERY frames. Its palms are a frame or more old: the landmark crop (2.6 palms wide) still
+        holds a hand that moved a little, and a hand already tracked is left out by its overlap."""
+        if self._search is not None:
+            if not self._search.done():
+                return []
+            search, self._search = self._search, None
+            return search.result()
+        if self.since_search < REDETECT_EVERY:
+            return []
+        self.since_search = 0
+        self.palm_runs += 1
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="palm-search")
+        if self._search_frame is None or self._search_frame.shape != frame.shape:
+            self._search_frame = np.empty_like(frame)
+        np.copyto(self._search_frame, frame)
+        self._search = self._pool.submit(self.palm.detect, self._search_frame, self.max_hands)
+        return []
+
+    def _settle_search(self) -> None:
+        """Wait for a search still running (a few ms at most) and drop it."""
+        if self._search is not None:
+            search, self._search = self._search, None
+            search.exception()
+
+    def _add_palms(self, frame, palms: list, found: list) -> None:
+        """Landmarks from each palm's crop that is not a hand already found."""
+        for palm in palms:
+            roi = self.palm.roi(palm)
+            if any(_overlap(roi, other[3]) > SAME_HAND_IOU for other in found):
+                continue
+            self._try(frame, roi, found)
 
     def _track(self, frame, roi: Roi, found: list) -> bool:
         """Follow a tracked hand into this frame from last frame's crop; True when found (and added to found).
@@ -209,8 +260,16 @@ class LandmarkDetector:
                     handedness="right" if right >= 0.5 else "left", landmarks=xy)
 
     def reset(self) -> None:
+        self._settle_search()
         self.rois = []
         self.since_search = 0
+
+    def close(self) -> None:
+        """Stop the search thread (after the search it may be running)."""
+        self._settle_search()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
 
 def _overlap(a: Roi, b: Roi) -> float:

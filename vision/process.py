@@ -44,7 +44,7 @@ def run(ctx) -> None:
     try:
         source = open_source(s.camera, s, stop=ctx.stopped, notice=ctx.notice)
         try:
-            detector = make_detector(s, ctx.notice)
+            detector = make_detector(s, ctx.notice, live=True)
         except DetectorUnavailable as e:
             raise ChildFailure(str(e)) from None
         song = ctx.song()
@@ -88,6 +88,8 @@ def run(ctx) -> None:
             window.close()
         if source is not None:
             source.close()
+        if hasattr(detector, "close"):
+            detector.close()
         hand_rec.close()
         voice_rec.close()
         clock.close()

@@ -255,3 +255,43 @@ def test_a_hand_that_jumps_is_followed_in_its_own_frame_without_the_palm_search(
     # the periodic search for a second hand (every REDETECT_EVERY frames) still falls on some jump frames
     assert sum(palm_at[i] for i in jumps) <= len(jumps) * (1 - 1 / 3), [i for i in jumps if palm_at[i]]
     assert landmarks.REGROW > 1 and landmarks.REFIT > 1
+
+
+def test_live_detector_looks_for_a_second_hand_in_its_worker_thread(photos):
+    """The vision child's detector (make_detector(live=True)) runs the periodic search for a second hand on a copy
+    of the frame in its worker thread, so that search is not on the frame's path; a second hand coming in is still
+    found within a search or two, the first one (no hand tracked) is searched in line, and close() ends the thread."""
+    import threading
+    from vision.detector import DetectorUnavailable, make_detector
+    from vision.landmarks import REDETECT_EVERY
+    try:
+        det = make_detector(settings(detector="landmarks"), live=True)
+    except DetectorUnavailable as e:
+        standins.missing(f"landmarks detector: {e}")
+    threads = []
+    search = det.palm.detect
+
+    def watched(frame, max_palms=2):
+        threads.append(threading.current_thread().name)
+        return search(frame, max_palms)
+
+    det.palm.detect = watched
+    one = photos["stuff"].copy()
+    hc.paste_hand(one, hc.hand_mask(470, 280, 100), tone=hc.TONES["olive"])
+    two = one.copy()
+    hc.paste_hand(two, hc.hand_mask(170, 280, 90, mirror=True))
+    try:
+        assert len(det.detect(one).hands) == 1
+        assert threads == [threading.current_thread().name]        # nothing tracked yet: searched in line
+        for _ in range(3 * REDETECT_EVERY):
+            assert len(det.detect(one).hands) == 1
+        counts = []
+        for _ in range(3 * REDETECT_EVERY):
+            counts.append(len(det.detect(two).hands))
+        assert threads[1:] and all(name.startswith("palm-search") for name in threads[1:]), threads
+        first_two = counts.index(2) if 2 in counts else None
+        assert first_two is not None and first_two <= REDETECT_EVERY + 3, counts
+        assert counts[first_two:] == [2] * (len(counts) - first_two), counts
+    finally:
+        det.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("palm-search")]
