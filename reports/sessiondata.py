@@ -15,13 +15,13 @@ from typing import NamedTuple
 import numpy as np
 
 from audio.sampleclock import Timeline
-from audio.wavfile import read_wav_checked
+from audio.wavstream import WavStream
 from game.pause import spans_from
 
 
 class PlacedRecording(NamedTuple):
     """recording.wav on the session clock: sample k sounds at start + k / samples_per_s."""
-    samples: np.ndarray
+    samples: np.ndarray       # (recording_stream: a WavStream of them, read a span at a time)
     rate: int                 # the file's nominal rate
     start: float              # session time of sample 0, the microphone delay taken off
     delay_ms: float           # that delay
@@ -109,22 +109,36 @@ class SessionData:
             self.warn(f"{name}: {short} incomplete row(s) dropped")
         return {c: np.asarray(v, dtype=float) for c, v in out.items()}
 
-    def wav(self, name: str, why: str = "") -> tuple[np.ndarray, int] | None:
-        """A WAV as (mono float32 -1..1, sample rate), or None (and a warning) when missing or unreadable."""
+    def wav_stream(self, name: str, why: str = "") -> WavStream | None:
+        """A WAV opened to be read a span at a time (a long track is never held whole), or None (and a warning)
+        when missing or unreadable; a damaged header's note is a warning too."""
         path = self.dir / name
         if not path.exists():
             self.warn(f"{name} missing{': ' + why if why else ''}")
             return None
         try:
-            rate, samples, note = read_wav_checked(path)
-            if samples.ndim > 1:
-                samples = samples.mean(axis=1)  # reports work in mono
+            stream = WavStream(path)
         except (OSError, ValueError) as e:
             self.warn(f"{name} unreadable: {e}")
             return None
-        if note:
-            self.warn(f"{name}: {note}")
-        return samples, rate
+        if stream.note:
+            self.warn(f"{name}: {stream.note}")
+        return stream
+
+    def wav(self, name: str, why: str = "") -> tuple[np.ndarray, int] | None:
+        """A WAV as (mono float32 -1..1, sample rate), or None (and a warning) when missing or unreadable."""
+        stream = self.wav_stream(name, why)
+        samples = self._whole(name, stream)
+        return None if samples is None else (samples, stream.rate)
+
+    def _whole(self, name: str, stream: WavStream | None) -> np.ndarray | None:
+        if stream is None:
+            return None
+        try:
+            return stream.mono(0, stream.frames)   # reports work in mono
+        except (OSError, ValueError) as e:
+            self.warn(f"{name} unreadable: {e}")
+            return None
 
     def recording(self) -> PlacedRecording | None:
         """recording.wav on the session clock, or None when there is none (the recorder told the player why).
@@ -133,19 +147,26 @@ class SessionData:
         a sound played at session time t is heard on that timeline mic_delay_ms later (calibrate-audio, or
         --mic-delay; stats-recorder.json says which), so the recording is moved earlier by that much: what was
         played at t lands at t. Every reader places the recording by this, sample by sample."""
+        placed = self.recording_stream()
+        samples = None if placed is None else self._whole("recording.wav", placed.samples)
+        return None if samples is None else placed._replace(samples=samples)
+
+    def recording_stream(self) -> PlacedRecording | None:
+        """recording() with its samples left in the file: samples is a WavStream (the mix reads it a span at a
+        time)."""
         if not (self.dir / "recording.wav").exists():
             return None
-        got = self.wav("recording.wav")
+        got = self.wav_stream("recording.wav")
         if got is None:
             return None
         stats = self.json("stats-recorder.json", "the recorder left no timing: recording.wav cannot be placed")
-        line = Timeline.from_stats(stats, got[1])
+        line = Timeline.from_stats(stats, got.rate)
         if line is None:
             self.warn("recording.wav not placed in time: stats-recorder.json has no t_first_sample")
             return None
         delay = stats.get("mic_delay_ms")
         delay = float(delay) if isinstance(delay, (int, float)) and math.isfinite(delay) else 0.0
-        return PlacedRecording(got[0], got[1], line.t_first - delay / 1000.0, delay, line.samples_per_s)
+        return PlacedRecording(got, got.rate, line.t_first - delay / 1000.0, delay, line.samples_per_s)
 
 
 def _num(text: str) -> float:
