@@ -40,7 +40,7 @@ def _kwargs(name: str, args) -> dict:
     session = {"null_sink": args.null_sink}
     if name == "latency":
         return session | {"seconds": args.seconds or 60.0, "detector": args.detector, "block": args.block,
-                          "latency": args.latency}
+                          "latency": args.latency, "keep": args.keep}
     if name == "audio":
         seconds = args.seconds if args.seconds else 60.0 * args.minutes
         return session | {"seconds": seconds, "block": args.block, "latency": args.latency,

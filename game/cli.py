@@ -164,7 +164,7 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--null-sink", action="store_true",
                        help="audio, latency, startup, report: play into a private PulseAudio null sink (Linux; needs "
                        "pulseaudio)")
-    bench.add_argument("--keep", metavar="DIR", help="audio: keep the session folder in DIR")
+    bench.add_argument("--keep", metavar="DIR", help="audio, latency: keep the session folder in DIR")
     bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
     # -- analyze (game/analyze.py) --
     analyze = sub.add_parser("analyze", help="detect the hand in a recorded video, in parallel, and score it",
