@@ -107,33 +107,9 @@ def read_wav_checked(path) -> tuple[int, np.ndarray, str]:
     smaller than the samples present (this writer rewrites its sizes only every fraction of a second): the whole
     frames present are read. PCM 8/16/24/32-bit and IEEE float 32/64. Raises ValueError when it is not a WAV.
     """
-    raw = Path(path).read_bytes()
-    if len(raw) < 12 or raw[:4] != b"RIFF" or raw[8:12] != b"WAVE":
-        raise ValueError(f"{path}: not a WAV file")
-    pos, fmt = 12, None
-    while pos + 8 <= len(raw):
-        cid, size = struct.unpack_from("<4sI", raw, pos)
-        body = pos + 8
-        if cid == b"fmt ":
-            if size < 16 or body + 16 > len(raw):
-                raise ValueError(f"{path}: fmt chunk cut short")
-            tag, channels, rate, _, _, bits = struct.unpack_from("<HHIIHH", raw, body)
-            if tag == 0xFFFE and size >= 40:  # WAVE_FORMAT_EXTENSIBLE: the real tag leads the sub-format GUID
-                tag = struct.unpack_from("<H", raw, body + 24)[0]
-            fmt = (tag, channels, rate, bits)
-        elif cid == b"data":
-            if fmt is None:
-                raise ValueError(f"{path}: data before fmt chunk")
-            avail = len(raw) - body
-            note = ""
-            if size == 0 or size > avail or (size < avail and not _chunk_follows(raw, body + size + (size & 1))):
-                note = "header was not finished (writer stopped early); read the samples present"
-                size = avail
-            return fmt[2], _decode(raw[body:body + size], *fmt, path=path), note
-        pos = body + size + (size & 1)
-    if fmt is None:
-        raise ValueError(f"{path}: no fmt chunk")
-    return fmt[2], np.zeros(0 if fmt[1] == 1 else (0, fmt[1]), np.float32), "no data chunk"
+    from audio.wavstream import WavStream   # the header walk, one copy (it imports this module's decoder)
+    stream = WavStream(path)
+    return stream.rate, stream.read(0, stream.frames), stream.note
 
 
 def _decode(data: bytes, tag: int, channels: int, rate: int, bits: int, path="") -> np.ndarray:

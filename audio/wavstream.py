@@ -1,9 +1,9 @@
 """A WAV's samples read a span at a time, so a long session's file is never decoded whole.
 
 Why: the mix of a one-hour session held every track as float32 at once (a 10-minute one peaked at ~730 MB). The
-header is walked as audio/wavfile.read_wav_checked walks it (the same tolerance of what a killed writer leaves: a
-data size of 0, past the end, or short of the samples present) and each span is decoded by its decoder, so the
-samples read are the same, bit for bit, as that function's.
+header walk here is also audio/wavfile.read_wav_checked's (the tolerance of what a killed writer leaves: a data
+size of 0, past the end, or short of the samples present), and each span is decoded by wavfile's decoder, so a span
+holds the same samples, bit for bit, as the whole file read at once.
 """
 from __future__ import annotations
 
