@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +28,7 @@ import numpy as np
 
 from game.child import write_json
 from game.cputime import cores
+from game.quiet import quiet_ffmpeg
 from vision import videoscan
 
 FOLDER_SUFFIX = "-analysis"
@@ -175,7 +175,7 @@ def run_command(settings, song, video: Path, *, workers: int | None = None, mode
         (lambda text: print(f"handtone: {text}", flush=True))
     # FFmpeg's own lines about a broken file ("moov atom not found") would come before ours: quiet, as the video
     # writer does (read once, when OpenCV first opens a file; the worker processes inherit it)
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    quiet_ffmpeg()
     video = Path(video)
     settings = settings.replace(camera=str(video), window=False, loop_video=False)
     frames, fps, described = probe(video, settings)

@@ -61,3 +61,9 @@ class CStderrLog:
                 os.unlink(self.path)
         except OSError:
             pass
+
+
+def quiet_ffmpeg() -> None:
+    """Keep FFmpeg's own log lines (inside OpenCV) off the terminal: it reads OPENCV_FFMPEG_LOGLEVEL once, when
+    OpenCV first uses FFmpeg in the process, so call this before that. A level the user set is kept."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")   # AV_LOG_QUIET

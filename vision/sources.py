@@ -20,7 +20,6 @@ ends (song end, --duration, q, Ctrl-C); the player is told once per outage, and 
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 import threading
 import time
@@ -30,6 +29,7 @@ import cv2
 import numpy as np
 
 from game.child import ChildFailure
+from game.quiet import quiet_ffmpeg
 
 OPEN_TIMEOUT_MS = 8000       # first open of a stream URL (a phone on Wi-Fi may be slow to answer)
 REOPEN_TIMEOUT_MS = 2000     # each reconnect attempt: bounds how long a stop can wait on an attempt
@@ -403,7 +403,7 @@ def _quiet_stream_logs() -> None:
     """A reconnecting stream would print FFmpeg's and OpenCV's warnings ("Connection refused", "Stream timeout
     triggered") on every attempt; the player gets our one notice per outage instead. FFmpeg reads
     OPENCV_FFMPEG_LOGLEVEL once, when OpenCV first uses it in the process (a value the user set is kept)."""
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")   # AV_LOG_QUIET
+    quiet_ffmpeg()
     log = cv2.utils.logging
     if log.getLogLevel() > log.LOG_LEVEL_ERROR:
         log.setLogLevel(log.LOG_LEVEL_ERROR)

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from game.quiet import quiet_ffmpeg
+
 VOP_START = b"\x00\x00\x01\xb6"      # start of each MPEG-4 Part 2 frame
 GOV_START = b"\x00\x00\x01\xb3"      # a group-of-frames header, just before a key frame's VOP
 STSD_ENTRIES = 8                     # version/flags + entry count before the sample entries
@@ -140,7 +142,7 @@ def rebuild(path: Path, fps: float, width: int, height: int) -> tuple[int, str]:
 def _rebuild(path: Path, data, start: int, end: int, fps: float, width: int, height: int) -> tuple[int, str]:
     # FFmpeg reads its log level once, when OpenCV first uses it; this runs after the session (in the launcher),
     # where a decoder's complaint about the cut end would only puzzle the player: what happened is said in words
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    quiet_ffmpeg()
     import cv2
     with tempfile.TemporaryDirectory(prefix="handtone-video-") as tmp:
         ref_path = Path(tmp) / "reference.mp4"

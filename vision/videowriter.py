@@ -19,13 +19,13 @@ leaves an mp4 without its index; the launcher then rebuilds it from the frames o
 from __future__ import annotations
 
 import math
-import os
 import time
 
 import numpy as np
 
 from game.child import ChildFailure
 from game.framering import FrameRing
+from game.quiet import quiet_ffmpeg
 
 FILE_NAME = "session.mp4"
 FOURCCS = ("avc1", "mp4v")   # first that opens wins
@@ -132,7 +132,7 @@ def drain_after_stop(video, ring) -> None:
 def run(ctx) -> None:
     # FFmpeg's log level is read once, when OpenCV first uses FFmpeg: quiet (-8) for this process, or trying 'avc1'
     # on a wheel without an H.264 encoder prints its errors (see open_writer)
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    quiet_ffmpeg()
     import cv2
 
     ring = FrameRing.attach(ctx.link.shm["video"])
