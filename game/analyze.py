@@ -121,15 +121,10 @@ def identical(a: videoscan.Scan, b: videoscan.Scan) -> bool:
 def new_folder(settings, song) -> Path:
     from game.launcher import new_session_dir
     try:
-        made = new_session_dir(Path(settings.out_dir).expanduser(), song)
+        return new_session_dir(Path(settings.out_dir).expanduser(), song, FOLDER_SUFFIX)
     except OSError as e:
         raise AnalyzeError(f"cannot make a folder in {settings.out_dir} ({e.strerror or e}): give --out a folder "
                            "you can write to") from None
-    target = made.with_name(made.name + FOLDER_SUFFIX)
-    if not target.exists():
-        made.rename(target)
-        return target
-    return made
 
 
 def write_frames(folder: Path, times: np.ndarray, scan: videoscan.Scan) -> Path:

@@ -57,16 +57,19 @@ def _say(text: str) -> None:
     print(f"handtone: {text}", flush=True)
 
 
-def new_session_dir(out_dir: str | Path, song: Song) -> Path:
+def new_session_dir(out_dir: str | Path, song: Song, suffix: str = "") -> Path:
+    """A new folder <date>-<time>-<song><suffix>; a name already taken gets -2, -3, ... before the suffix."""
     ascii_title = unicodedata.normalize("NFKD", song.title).encode("ascii", "ignore").decode()  # Frère -> Frere
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-") or "song"
     base = Path(out_dir) / f"{datetime.now():%Y%m%d-%H%M%S}-{slug}"
-    path, n = base, 1
-    while path.exists():
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    path.mkdir(parents=True)
-    return path
+    path, n = base.with_name(base.name + suffix), 1
+    while True:
+        try:
+            path.mkdir(parents=True)
+            return path
+        except FileExistsError:
+            n += 1
+            path = base.with_name(f"{base.name}-{n}{suffix}")
 
 
 def session_fields(s, song) -> dict:

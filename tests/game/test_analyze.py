@@ -202,3 +202,25 @@ def test_segments_do_not_depend_on_the_workers_and_classic_state_stays_identical
         assert two.workers == 2 and two.frames == FRAMES
         assert two.hands.tobytes() == one.hands.tobytes(), mode
     assert one.hands[:, 0].mean() > 0.5
+
+
+def test_a_second_analysis_in_the_same_second_keeps_its_suffix(tmp_path, monkeypatch):
+    """Two folders named in the same second: the second gets -2 before the suffix, not instead of it."""
+    from datetime import datetime
+    from types import SimpleNamespace
+
+    from game import analyze, launcher
+
+    class Frozen(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime(2026, 11, 22, 12, 0, 0)
+
+    monkeypatch.setattr(launcher, "datetime", Frozen)
+    settings = SimpleNamespace(out_dir=str(tmp_path))
+    song = SimpleNamespace(title="Frère Jacques")
+    first, second = analyze.new_folder(settings, song), analyze.new_folder(settings, song)
+    assert first.name == "20261122-120000-frere-jacques-analysis"
+    assert second.name == "20261122-120000-frere-jacques-2-analysis"
+    assert launcher.new_session_dir(tmp_path, song).name == "20261122-120000-frere-jacques"
+    assert launcher.new_session_dir(tmp_path, song).name == "20261122-120000-frere-jacques-2"
