@@ -51,6 +51,8 @@ class WavStream:
                     raise ValueError(f"{path}: fmt chunk cut short")
                 tag, channels, rate, _, _, bits = struct.unpack_from("<HHIIHH", raw, body)
                 if tag == 0xFFFE and size >= 40:  # WAVE_FORMAT_EXTENSIBLE: the real tag leads the sub-format GUID
+                    if body + 26 > len(raw):
+                        raise ValueError(f"{path}: fmt chunk cut short")
                     tag = struct.unpack_from("<H", raw, body + 24)[0]
                 fmt = (tag, channels, rate, bits)
             elif cid == b"data":

@@ -2,8 +2,9 @@
 scorecard a live session of --song would have given, and how fast it went against a sequential run.
 
 What it does, and why each way:
-- detection: vision/videoscan.py, the session's own detector (make_detector, settings as a live session) over every
-  frame, in fixed segments that make the result the same for any --workers and --mode;
+- detection: vision/videoscan.py, the session's own detector (make_detector, settings as a live session, the search
+  for a second hand in line) over every frame, in fixed segments that make the result the same for any --workers
+  and --mode;
 - frame times: a session's session.mp4 shows session time k / fps at frame k (vision/videowriter.py fills gaps by
   repeating pictures), so next to its session.json the times are k / fps with the writer's fps
   (stats-videowriter.json) and the session's pauses apply; any other video: k / fps from its container;

@@ -66,7 +66,8 @@ class SeqlockRecord:
         self._seq = np.ndarray((1,), dtype="<u8", buffer=buf, offset=0)
         self._values = np.ndarray((len(self.fields),), dtype="<f8", buffer=buf, offset=HEADER_BYTES)
         #: the counter as a Python int: a 1-element array's item() is one aligned 8-byte load, and binding it here
-        #: saves a Python frame per read (the reader polls it; see `bench ipc`)
+        #: saves a Python frame per read (the reader polls it; see `bench ipc`). The bound method holds the view:
+        #: a caller keeping it past close() keeps the mapping open
         self.sequence = self._seq.item
         self._scratch = np.zeros(len(self.fields), dtype="<f8")   # read()'s snapshot
         self._snap = np.zeros(len(self.fields), dtype="<f8")      # read_into's copy, committed only when whole
@@ -115,7 +116,7 @@ class SeqlockRecord:
         """Copy a consistent snapshot into ``out`` (float64, len(fields)); no allocation of arrays.
 
         Returns False, leaving ``out`` as it was (the caller's last good snapshot), when no consistent snapshot was
-        seen within ``max_tries`` (a writer preempted or stuck mid-write).
+        seen within ``max_tries`` (a writer preempted or stuck mid-write; at least one try is made).
         """
         counter = self.sequence
         s1 = counter()

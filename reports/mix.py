@@ -13,13 +13,14 @@ Why the output WAVs' clocks matter: the tone and the backing are written block a
 they run on its clock too. On the null sink synth.wav placed at the nominal rate was 10-12 ms late against its own
 DAC times (synth.csv) 18 s into a session (~620 ppm); without wav_rate_ppm the recording, now on the session clock,
 drifts against them by that much in performance.wav (before the recorder's fit both ran at the nominal rate, which
-kept them together where microphone and speaker share a clock, and apart where they do not). All are summed and scaled so the loudest peak sits at -1 dBFS: never
-clipped, and a quiet take is still audible. A pause is in it as it was heard (it stays on the session clock).
+kept them together where microphone and speaker share a clock, and apart where they do not). All are summed and
+scaled so the loudest peak sits at -1 dBFS: never clipped, and a quiet take is still audible. A pause is in it as it was heard (it stays on the session clock).
 
 Memory: the tracks are read (audio/wavstream.py) and resampled (audio/resample.Resampled) CHUNK samples at a time,
 the sum goes to an unnamed temporary file beside the output while its peak is found, then is read back, scaled and
-written (~45 MB at most, at any length; held whole, a 10-minute session's tracks took ~900 MB). The samples are
-the ones a sum of the whole arrays makes, bit for bit: the tracks are added in the same order, and the resampler makes
+written (~45 MB at most, at any length; held whole, a 10-minute session's tracks took ~900 MB). The temporary file
+takes 4 bytes a sample on disk, twice performance.wav (230 MB for 20 minutes at 48 kHz), until the mix is written.
+The samples are the ones a sum of the whole arrays makes, bit for bit: the tracks are added in the same order, and the resampler makes
 each output in the same block whoever asks (its blocks moved a resampled track's floats by an ulp here and there
 against the one product per phase it made before: within 1 LSB of the old file).
 """
@@ -59,23 +60,23 @@ def mix(data: SessionData, out: Path) -> Path | None:
             continue
         stats = data.json(stats_name)
         t_start = stats.get("wav_t_start")
-        if not isinstance(t_start, (int, float)):
+        if not isinstance(t_start, (int, float)) or not math.isfinite(t_start):
             data.warn(f"the {process} process stopped without saving its timing: {wav_name} placed at session time "
                       f"0, so {what} may be out of step in performance.wav ({stats_name} has no wav_t_start)")
             t_start = 0.0
         ppm = stats.get("wav_rate_ppm")
         ppm = float(ppm) if isinstance(ppm, (int, float)) and math.isfinite(ppm) and abs(ppm) < MAX_PPM else 0.0
-        tracks.append((got, got.rate, float(t_start), got.rate * (1.0 + ppm / 1e6)))
+        tracks.append((got, got.rate, float(t_start), got.rate * (1.0 + ppm / 1e6), wav_name))
     if not tracks:
         data.warn("no synth.wav or backing.wav: performance.wav not written")
         return None
-    start = min(t for _, _, t, _ in tracks)  # the file starts with what was played (the count-in included)
+    start = min(t for _, _, t, _, _ in tracks)  # the file starts with what was played (the count-in included)
     recording = data.recording_stream()
     if recording is not None and recording.samples.frames:   # the room alone is no performance: only with the tone
-        tracks.append((recording.samples, recording.rate, recording.start, recording.samples_per_s))
-    rate = max(r for _, r, _, _ in tracks)
+        tracks.append((recording.samples, recording.rate, recording.start, recording.samples_per_s, "recording.wav"))
+    rate = max(r for _, r, _, _, _ in tracks)
     placed = []
-    for stream, _, t, per_s in tracks:
+    for stream, _, t, per_s, name in tracks:
         n, read = stream.frames, stream.mono
         if abs(n / per_s - n / rate) >= DRIFT_S:
             resampled = Resampled(stream.mono, n, per_s, rate)
@@ -84,7 +85,14 @@ def mix(data: SessionData, out: Path) -> Path | None:
         skip = 0
         if offset < 0:                       # the microphone ran before the first sound played
             skip, offset = min(-offset, n), 0
-        placed.append(_Placed(offset, skip, n - skip, read))
+        placed.append(_Placed(offset, skip, n - skip, read, name))
+    # a track placed later than any track lasts has a wrong start time in its stats: leave it out, rather than write
+    # silence until it (an absurd start would fill the disk before the file could be written)
+    longest = max(p.size for p in placed)
+    for p in [p for p in placed if p.offset > longest]:
+        data.warn(f"{p.name} would start {p.offset / rate:,.0f} s into performance.wav, after every track has ended "
+                  "(its start time in the session's stats is wrong): left out of the mix")
+        placed.remove(p)
     length = max(p.offset + p.size for p in placed)
     # two passes a chunk at a time: the sum (kept in an unnamed file beside out) and its peak, then the sum scaled
     with tempfile.TemporaryFile(dir=Path(out).parent) as summed:
@@ -114,6 +122,7 @@ class _Placed(NamedTuple):
     skip: int
     size: int
     read: Callable[[int, int], np.ndarray]
+    name: str
 
 
 def _sum(placed: list[_Placed], a: int, b: int) -> np.ndarray:

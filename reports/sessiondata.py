@@ -21,7 +21,7 @@ from game.pause import spans_from
 
 class PlacedRecording(NamedTuple):
     """recording.wav on the session clock: sample k sounds at start + k / samples_per_s."""
-    samples: np.ndarray       # (recording_stream: a WavStream of them, read a span at a time)
+    samples: np.ndarray | WavStream   # recording(): the samples; recording_stream(): the file, read a span at a time
     rate: int                 # the file's nominal rate
     start: float              # session time of sample 0, the microphone delay taken off
     delay_ms: float           # that delay

@@ -7,7 +7,9 @@ starts, so only the detector is timed), 640x480. Every detector is timed in thre
 - ``session``: what the live vision child runs. vision/process.py builds its detector with make_detector, which
   never calls cv2.setNumThreads (OpenCV keeps its default, cv2.getNumThreads()) and loads LiteRT through
   vision/landmarks.load_interpreter, whose default is 1 thread; the child is not pinned, and its landmarks detector
-  looks for a second hand in a worker thread (make_detector(live=True)). The targets use these figures. For the classic detector (no LiteRT) this is the same as ``default``, so it is timed once;
+  looks for a second hand in a worker thread (make_detector(live=True)): its fps count the frame's path, not the
+  worker's CPU. The targets use these figures. For the classic detector (no LiteRT) this is the same as
+  ``default``, so it is timed once;
 - ``default``: not pinned, OpenCV's default threads, LiteRT's own default (num_threads=None: the runtime decides).
 
 Landmarks are timed in tracking mode (the palm detector runs only when the hand is lost: what a session does while

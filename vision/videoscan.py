@@ -4,7 +4,8 @@ with the same result whatever the number of workers and the mode.
 Why segments: the session's detectors keep state from frame to frame (the landmarks detector tracks the last hand,
 the classic one learns a background and smooths with vision/steady.py), so frames cannot simply be shared out. The
 video is cut into segments of SEGMENT_FRAMES frames whose boundaries depend on nothing but the video; each segment is
-detected by a fresh detector (vision/detector.make_detector, as the vision child builds it) that first sees the
+detected by a fresh detector (vision/detector.make_detector, as the vision child builds it but with the search for
+a second hand kept in line, not in a worker thread whose timing would change the hands) that first sees the
 WARMUP_FRAMES frames before the segment, whose results are discarded. A segment's result is then a function of the
 video alone, and one worker going through the segments in order gives the very same frames as N workers in any order.
 The first segment warms up on its own first frame, as the vision child does with the camera's first picture.

@@ -99,7 +99,7 @@ def reference_mix(d: Path, out: Path, resampler=resample) -> None:
         w.writeframes(pcm.tobytes())
 
 
-# ---- session folders, written a chunk at a time so a 20-minute one costs the test no memory ---------------------------
+# ---- session folders, written a chunk at a time so a long one costs the test no memory ---------------------------------
 def write_wav(path: Path, seconds: float, rate: int, freq: float, channels: int = 1, seed: int = 0,
               chunk: int = 1 << 16) -> None:
     """A tone plus a little noise, int16, written chunk by chunk; the tone's phase runs on across chunks."""
@@ -203,24 +203,52 @@ def test_resampling_in_blocks_is_within_one_lsb_of_one_product_per_phase(tmp_pat
     assert np.count_nonzero(new != old) < len(new) // 1000
 
 
-def test_wavstream_reads_what_read_wav_checked_reads(tmp_path):
-    """Spans read from any place, stitched, are the whole file as read_wav_checked decodes it, for an intact file,
-    a stereo one, one whose writer stopped before fixing its sizes, and one with samples past its declared size."""
+def test_wavstream_spans_hold_the_files_samples(tmp_path):
+    """Spans read from any place, stitched, are the file's own PCM samples, for an intact file, a stereo one, one
+    whose writer stopped before fixing its sizes (data size 0, an odd byte after), and one with samples past its
+    declared size; the two damaged ones say so. (read_wav_checked reads through WavStream, so the expected samples
+    are decoded here from the bytes, not by it.)"""
     write_wav(tmp_path / "mono.wav", 0.5, 16000, 440.0)
     write_wav(tmp_path / "stereo.wav", 0.5, 22050, 220.0, channels=2)
     raw = bytearray((tmp_path / "mono.wav").read_bytes())
     (tmp_path / "unfinished.wav").write_bytes(bytes(raw[:40]) + b"\0\0\0\0" + bytes(raw[44:]) + b"\x01")
     (tmp_path / "beyond.wav").write_bytes(bytes(raw[:40]) + (2000).to_bytes(4, "little") + bytes(raw[44:]))
-    for name, note in (("mono.wav", False), ("stereo.wav", False), ("unfinished.wav", True), ("beyond.wav", True)):
-        rate, whole, whole_note = read_wav_checked(tmp_path / name)
+    mono = np.frombuffer(bytes(raw[44:]), "<i2").astype(np.float32) / 32768.0
+    stereo = np.frombuffer((tmp_path / "stereo.wav").read_bytes()[44:], "<i2").reshape(-1, 2) / np.float32(32768.0)
+    unfinished = "header was not finished (writer stopped early); read the samples present"
+    for name, rate, samples, note in (("mono.wav", 16000, mono, ""), ("stereo.wav", 22050, stereo, ""),
+                                      ("unfinished.wav", 16000, mono, unfinished),
+                                      ("beyond.wav", 16000, mono, unfinished)):
         stream = WavStream(tmp_path / name)
-        assert (stream.rate, stream.frames, stream.note) == (rate, len(whole), whole_note) and bool(stream.note) == note
-        cuts = [0, 1, 999, 1000, 4097, len(whole)]
+        assert (stream.rate, stream.frames, stream.note) == (rate, len(samples), note), name
+        cuts = [0, 1, 999, 1000, 4097, len(samples)]
         got = np.concatenate([stream.read(a, b) for a, b in zip(cuts, cuts[1:])])
-        assert got.dtype == np.float32 and np.array_equal(got, whole), name
+        assert got.dtype == np.float32 and np.array_equal(got, samples.astype(np.float32)), name
+        whole_rate, whole, whole_note = read_wav_checked(tmp_path / name)
+        assert (whole_rate, whole_note) == (rate, note) and np.array_equal(whole, got), name
     (tmp_path / "empty.wav").write_bytes(b"")
     with pytest.raises(ValueError, match="not a WAV"):
         WavStream(tmp_path / "empty.wav")
+    cut = bytearray(raw[:36])             # a WAVE_FORMAT_EXTENSIBLE fmt chunk saying 40 bytes, cut after 16
+    cut[16:20] = (40).to_bytes(4, "little")
+    cut[20:22] = (0xFFFE).to_bytes(2, "little")
+    (tmp_path / "cut.wav").write_bytes(bytes(cut))
+    with pytest.raises(ValueError, match="fmt chunk cut short"):
+        WavStream(tmp_path / "cut.wav")
+
+
+def test_a_track_placed_after_every_other_has_ended_is_left_out(tmp_path):
+    """A start time from a damaged stats file (a backing 10 million seconds late) would have the mix write silence
+    until the disk filled: the track is left out, with a warning, and the rest is mixed."""
+    write_wav(tmp_path / "synth.wav", 1.0, 48000, 440.0, seed=1)
+    stats(tmp_path, "synth", wav_t_start=0.0)
+    write_wav(tmp_path / "backing.wav", 1.0, 48000, 220.0, seed=2)
+    stats(tmp_path, "music", wav_t_start=1e7)
+    data = SessionData(tmp_path)
+    mix(data, tmp_path / "performance.wav")
+    pcm, rate = _frames(tmp_path / "performance.wav")
+    assert rate == 48000 and len(pcm) == 48000
+    assert any("backing.wav would start" in w and "left out of the mix" in w for w in data.warnings), data.warnings
 
 
 # ---- memory ----------------------------------------------------------------------------------------------------------
@@ -241,7 +269,8 @@ mix(data, d / "performance.wav")
 print(json.dumps({"baseline_kb": base, "peak_kb": hwm_kb(), "seconds": time.perf_counter() - t,
                   "warnings": data.warnings}))
 """
-MIX_MB_BOUND = 100   # above the interpreter's baseline; the whole-array mix of these 20 minutes needs over 1 GB
+MIX_MB_BOUND = 100   # above the interpreter's baseline; the whole-array mix of these 10 minutes took 882 MB
+MINUTES = 10
 
 
 def run_mix_child(d: Path) -> dict:
@@ -253,18 +282,19 @@ def run_mix_child(d: Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def test_a_20_minute_mix_stays_in_bounded_memory(tmp_path):
-    """Three 20-minute tracks (two resampled): the old mix held each as float32 (230 MB apiece) plus resampled
-    copies, the sum and the int16 output; the chunked one keeps a few 4 MB chunks whatever the length."""
-    d = long_session(tmp_path, 20 * 60.0)
+def test_a_10_minute_mix_stays_in_bounded_memory(tmp_path):
+    """Three 10-minute tracks (two resampled): the old mix held each as float32 (115 MB apiece) plus resampled
+    copies, the sum and the int16 output (882 MB above the baseline, measured with this child); the chunked one keeps
+    a few 4 MB chunks whatever the length."""
+    d = long_session(tmp_path, MINUTES * 60.0)
     try:
         got = run_mix_child(d)
         mb = (got["peak_kb"] - got["baseline_kb"]) / 1024
-        print(f"20-minute mix: {mb:.1f} MB above the interpreter's baseline, {got['seconds']:.1f} s")
+        print(f"{MINUTES}-minute mix: {mb:.1f} MB above the interpreter's baseline, {got['seconds']:.1f} s")
         assert got["warnings"] == []
         assert mb < MIX_MB_BOUND, f"the mix took {mb:.0f} MB"
         with wave.open(str(d / "performance.wav")) as w:
-            assert w.getframerate() == 48000 and w.getnframes() == int(round(20 * 60.0 * 48000))
+            assert w.getframerate() == 48000 and w.getnframes() == int(round(MINUTES * 60.0 * 48000))
     finally:
         for wav in d.glob("*.wav"):
             wav.unlink()
