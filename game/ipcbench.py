@@ -254,11 +254,11 @@ def _spin_seqlock(rec, what: str):
         seen_seq, idle = -1, 0
         while not tally.done():
             s = sequence()
-            if s == seen_seq or s & 1:
+            while s == seen_seq or s & 1:    # the wait: one load of the counter per turn, nothing else
                 idle += 1
                 if idle & 65535 == 0 and _check_writer(proc, deadline, what) and sequence() == seen_seq:
-                    break   # writer done and nothing newer to read: the rest were lost
-                continue
+                    return   # writer done and nothing newer to read: the rest were lost
+                s = sequence()
             ok = read_into(out)
             now = monotonic()
             tally.reads += 1
