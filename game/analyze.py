@@ -40,6 +40,58 @@ class AnalyzeError(RuntimeError):
 
 
 # ---- the video ----------------------------------------------------------------------------------------------------
+SESSION_VIDEO, CAMERA_VIDEO = "session.mp4", "camera.mp4"   # vision/videowriter.py's two files
+
+
+def choose_video(video: Path, say) -> Path:
+    """The file to detect in: a session's camera.mp4 (the camera's own pictures) when given its session.mp4 (the
+    game drawn over the hand hides it from the detector) or its folder; else the file given."""
+    if video.is_dir():
+        for name in (CAMERA_VIDEO, SESSION_VIDEO):
+            if (video / name).is_file():
+                video = video / name
+                break
+        else:
+            raise AnalyzeError(f"no {CAMERA_VIDEO} or {SESSION_VIDEO} in {video}: record a session with "
+                               "--record-video, or give a video file")
+    if video.name == SESSION_VIDEO and (video.parent / CAMERA_VIDEO).is_file():
+        say(f"detecting in {CAMERA_VIDEO} beside it: the camera's own pictures on the same clock ({SESSION_VIDEO} "
+            "has the game drawn over the hand)")
+        return video.parent / CAMERA_VIDEO
+    if not video.exists():
+        hint = (f": a session has one only when it was played with --record-video"
+                if video.name in (SESSION_VIDEO, CAMERA_VIDEO) else "")
+        raise AnalyzeError(f"no video at {video}{hint}; give a video file, e.g. sessions/<session>/{CAMERA_VIDEO}")
+    return video
+
+
+def session_of(video: Path) -> dict | None:
+    """session.json beside a session's own video (session.mp4 or camera.mp4), or None (another video, or the folder
+    of an analysis)."""
+    if video.name not in (SESSION_VIDEO, CAMERA_VIDEO):
+        return None
+    session = _json(video.parent / "session.json")
+    return session if session is not None and "analysis" not in session else None
+
+
+#: session.json -> the settings field that plays the same song (game/launcher.session_fields)
+SONG_FIELDS = {"song_path": "song", "voice": "voice", "track": "track", "tempo": "tempo"}
+
+
+def song_from_session(session: dict, given: set) -> dict:
+    """The settings that load the session's song as it was played (its file, voice, track, tempo), less those the
+    command line gives (``given``: settings field names)."""
+    out = {}
+    for key, field in SONG_FIELDS.items():
+        value = session.get(key)
+        if field in given or value is None:
+            continue
+        if field == "song" and not Path(str(value)).is_file():
+            continue                     # a song file that has moved since: the command line's song
+        out[field] = value
+    return out
+
+
 def probe(video: Path, settings) -> tuple[int, float, str]:
     """(frames, fps, description) of a video the session's reader can decode; AnalyzeError otherwise."""
     import cv2
@@ -70,7 +122,7 @@ def probe(video: Path, settings) -> tuple[int, float, str]:
 def video_clock(video: Path, frames: int, fps: float) -> tuple[np.ndarray, list, str]:
     """(session time of each frame, the session's pauses, how the times were found)."""
     folder = video.parent
-    session = _json(folder / "session.json") if video.name == "session.mp4" else None
+    session = _json(folder / "session.json") if video.name in (SESSION_VIDEO, CAMERA_VIDEO) else None
     writer = _json(folder / "stats-videowriter.json") if session is not None else None
     wfps = writer.get("fps") if writer else None
     if session is not None and isinstance(wfps, (int, float)) and math.isfinite(wfps) and wfps > 0:
@@ -172,7 +224,7 @@ def run_command(settings, song, video: Path, *, workers: int | None = None, mode
     # FFmpeg's own lines about a broken file ("moov atom not found") would come before ours: quiet, as the video
     # writer does (read once, when OpenCV first opens a file; the worker processes inherit it)
     quiet_ffmpeg()
-    video = Path(video)
+    video = Path(video)   # the file itself (choose_video picks a session's camera.mp4)
     settings = settings.replace(camera=str(video), window=False, loop_video=False)
     frames, fps, described = probe(video, settings)
     settings, detector_text = resolve_detector(settings, say)

@@ -173,7 +173,8 @@ def parser() -> argparse.ArgumentParser:
                              "--song. Prints per-frame time, total time, CPU utilisation and the speedup against a "
                              "sequential run of the same video. The results are the same whatever --workers and "
                              "--mode.")
-    analyze.add_argument("video", metavar="VIDEO", help="a video file, e.g. sessions/<session>/session.mp4")
+    analyze.add_argument("video", metavar="VIDEO", help="a video file, or a session recorded with --record-video "
+                         "(its folder or session.mp4: the camera's own pictures, camera.mp4, are analysed)")
     analyze.add_argument("--workers", type=int, help="threads or processes detecting at once (default: the cores)")
     analyze.add_argument("--mode", choices=["threads", "processes"], default="threads",
                          help="run the workers as threads (OpenCV releases the GIL) or processes (default threads)")
@@ -313,22 +314,38 @@ def run_bench(args) -> int:
 def run_analyze(args) -> int:
     """python main.py analyze VIDEO: detection over a recorded video in parallel, then the session's reports."""
     from pathlib import Path
-    from game.analyze import AnalyzeError, run_command
-    video = Path(args.video)
+    from game.analyze import AnalyzeError, choose_video, run_command, session_of, song_from_session
+    from reports.build import SESSION_FIELDS, with_session
+
+    def say(text: str) -> None:   # with --json, stdout holds only the JSON
+        print(f"handtone: {text}", flush=True, file=sys.stderr if args.json else sys.stdout)
+
+    try:   # a session's session.mp4 or folder: its camera.mp4
+        video = choose_video(Path(args.video), say)
+    except AnalyzeError as e:
+        return fail(f"analyze: {e}")
     if not video.is_file():
-        return fail(f"no video at {video}: give a video file, e.g. sessions/<session>/session.mp4")
+        return fail(f"analyze: {video} is not a file: give a video file, e.g. sessions/<session>/camera.mp4")
     if args.workers is not None and args.workers < 1:
         return fail("--workers must be 1 or more")
+    # a session's own video is scored as the session was played: its song, voice, track, tempo, difficulty, player,
+    # octave folding, delay and transpose from its session.json, unless given here
+    session = session_of(video)
+    given = {k for k, v in vars(args).items() if v is not None}
     try:
         settings = _settings_from(args, demo=False, drop=("video", "workers", "mode", "compare", "json"),
-                                  camera=str(video), window=False)
+                                  camera=str(video), window=False,
+                                  **(song_from_session(session, given) if session else {}))
+        if session:
+            settings = with_session(settings, session, {k for k in SESSION_FIELDS if k in given})
         song = song_mod.load_for(settings)
     except (settings_mod.SettingsError, song_mod.SongError) as e:
         return fail(str(e))
+    if session:
+        say(f"scored as {video.parent.name} was played (its session.json): {song.title}, {settings.difficulty}, "
+            f"player {settings.player}")
     from vision.calibration import session_settings
-    # the player's calibration sets the pitch range as in a live session; with --json, stdout holds only the JSON
-    settings = session_settings(settings, lambda text: print(f"handtone: {text}", flush=True,
-                                                             file=sys.stderr if args.json else sys.stdout))
+    settings = session_settings(settings, say)   # the player's calibration sets the pitch range as in a session
     try:
         return run_command(settings, song, video, workers=args.workers, mode=args.mode, compare=args.compare,
                            as_json=args.json)

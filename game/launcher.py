@@ -144,13 +144,15 @@ class Launcher:
             names["pause"] = pause_segment_name(names)
             self.pauses = PauseControl.create(names["pause"], s)
             self.records.append(self.pauses)
-            if s.record_video:
+            if s.record_video:   # two rings: the annotated pictures (session.mp4), the camera's own (camera.mp4)
                 names["video"] = video_segment_name(names)
+                names["camera"] = video_segment_name(names, "camera")
                 try:
                     self.ring = FrameRing.create(names["video"], slots_for(s.fps), s.height, s.width)
+                    self.records.append(self.ring)
+                    self.records.append(FrameRing.create(names["camera"], slots_for(s.fps), s.height, s.width))
                 except RingSpaceError as e:
                     raise StartFailure(str(e)) from None
-                self.records.append(self.ring)
             signals = self.signals = SessionSignals.new(ctx)
             for name, target in self.children_spec.items():
                 link, reader = signals.link(ctx, name, session_dir, names)
@@ -333,25 +335,27 @@ class Launcher:
                 proc.join(2)
 
     def _finish_video(self, session_dir: Path, ring_fps: float) -> None:
-        """A video writer that was killed could not write the mp4's index: rebuild session.mp4 from its frames
-        (vision/videosalvage.py) and tell the player either way."""
+        """A video writer that was killed could not write the mp4s' index: rebuild session.mp4 and camera.mp4 from
+        their frames (vision/videosalvage.py) and tell the player either way."""
         name = VIDEO_CHILD[0]
         proc = self.procs.get(name)
         if proc is None or proc.exitcode == 0:
             return
         from vision.videosalvage import rebuild
+        from vision.videowriter import CAMERA_FILE, FILE_NAME
         s = self.settings
         fps = ring_fps if ring_fps > 0 else float(s.fps)   # as vision/videowriter.py:video_fps chose it
-        try:
-            frames, what = rebuild(session_dir / "session.mp4", fps, s.width, s.height)
-        except Exception as e:  # noqa: BLE001 - the rest of the session's files still matter
-            frames, what = 0, f"rebuilding it failed ({type(e).__name__}: {e})"
-        if frames < 0:
-            return
-        text = (f"session.mp4 was not finished ({_exit_text(proc.exitcode)}): {what}"
-                + ("; the last moments may be missing" if frames > 0 else "; it will not play"))
-        self.notices.append(f"{name}: {text}")
-        self.say(f"{name}: {text}")
+        for file_name in (FILE_NAME, CAMERA_FILE):
+            try:
+                frames, what = rebuild(session_dir / file_name, fps, s.width, s.height)
+            except Exception as e:  # noqa: BLE001 - the rest of the session's files still matter
+                frames, what = 0, f"rebuilding it failed ({type(e).__name__}: {e})"
+            if frames < 0:
+                continue
+            text = (f"{file_name} was not finished ({_exit_text(proc.exitcode)}): {what}"
+                    + ("; the last moments may be missing" if frames > 0 else "; it will not play"))
+            self.notices.append(f"{name}: {text}")
+            self.say(f"{name}: {text}")
 
     def _session_info(self, reason: str, t_start: float) -> dict:
         s = self.settings
@@ -398,9 +402,9 @@ def _remove_empty_session(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def video_segment_name(names: dict) -> str:
-    """The frame ring's segment, named like the session's others (handtone-<launcher pid>-video)."""
-    return names["hand"].rsplit("-", 1)[0] + "-video"
+def video_segment_name(names: dict, kind: str = "video") -> str:
+    """A frame ring's segment, named like the session's others (handtone-<launcher pid>-video, ...-camera)."""
+    return names["hand"].rsplit("-", 1)[0] + "-" + kind
 
 
 def run_session(settings: Settings, song: Song) -> SessionResult:

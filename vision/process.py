@@ -38,6 +38,7 @@ def run(ctx) -> None:
     hand_rec = attach_hand(ctx.link.shm["hand"])
     voice_rec = attach_voice(ctx.link.shm["voice"])
     ring = FrameRing.attach(ctx.link.shm["video"]) if "video" in ctx.link.shm else None  # --record-video
+    camera_ring = FrameRing.attach(ctx.link.shm["camera"]) if "camera" in ctx.link.shm else None
     clock = SongClock.attach(ctx.link.shm, s)
     source = window = log = detector = None
     loop = None
@@ -58,9 +59,11 @@ def run(ctx) -> None:
         log = CsvLog(ctx.session_dir / "frames.csv", FRAME_COLUMNS)
         loop = VisionLoop(ctx, source, detector, hand_rec, log, window, first, clock)
         if ring is not None:
-            ring.prefault()
-            ring.set_fps(source.fps)   # the video writer waits for it: the video runs at the camera's rate
-            loop.video = video_feed(ring, window, s, song, voice_rec)
+            for r in (ring, camera_ring):
+                if r is not None:
+                    r.prefault()
+                    r.set_fps(source.fps)   # the video writer waits for it: the video runs at the camera's rate
+            loop.video = video_feed(ring, window, s, song, voice_rec, camera_ring)
         ctx.ready()
         t0 = None
         while not ctx.stopped.is_set():
@@ -93,8 +96,9 @@ def run(ctx) -> None:
         hand_rec.close()
         voice_rec.close()
         clock.close()
-        if ring is not None:
-            ring.close()
+        for r in (ring, camera_ring):
+            if r is not None:
+                r.close()
 
 
 class VisionLoop:
@@ -204,7 +208,7 @@ class VisionLoop:
                 shown = self.window.present(picture)
                 self.forward_requests()
             if self.video is not None:
-                self.video.put(picture, t_picture)
+                self.video.put(picture, t_picture, frame)
             return shown
         if self.window is not None:
             shown = self.window.show(frame, self.detection, clock.song_time(t), self.shown_fps, latency)
@@ -212,7 +216,7 @@ class VisionLoop:
         if self.video is not None:   # the hand state is out: now the picture the window shows, or one drawn
             picture = (self.window.view if self.window is not None else
                        self.video.draw(frame, self.detection, clock.song_time(t_picture), self.shown_fps, latency))
-            self.video.put(picture, t_picture)
+            self.video.put(picture, t_picture, frame)
         return shown
 
     def sync_pause(self, t: float) -> None:

@@ -1,4 +1,5 @@
-"""Vision's side of --record-video: each frame's annotated picture into the shared-memory frame ring.
+"""Vision's side of --record-video: each frame's annotated picture into the shared-memory frame ring, and the camera's
+own picture into a second ring (camera.mp4, what the detector saw).
 
 Why here and this way: the picture is drawn in the vision process anyway (the window); copying it into the ring
 costs a memcpy (well under a millisecond at 640x480), and the put never waits for the video writer. With a window
@@ -31,19 +32,21 @@ def headless_renderer(settings, song, voice_rec):
     return Scene(settings, song, voice_rec).render
 
 
-def video_feed(ring, window, settings, song, voice_rec) -> "VideoFeed":
+def video_feed(ring, window, settings, song, voice_rec, camera_ring=None) -> "VideoFeed":
     """The feed for this session: the window's picture when there is a window, else one drawn for the video."""
     if window is not None:
-        return VideoFeed(ring, kind="window")
+        return VideoFeed(ring, kind="window", camera_ring=camera_ring)
     render = headless_renderer(settings, song, voice_rec)
-    return VideoFeed(ring, render, "scene" if render is not None else "boxes")
+    return VideoFeed(ring, render, "scene" if render is not None else "boxes", camera_ring)
 
 
 class VideoFeed:
-    def __init__(self, ring, render=None, kind: str = "boxes"):
+    def __init__(self, ring, render=None, kind: str = "boxes", camera_ring=None):
         """render: ``Scene.render``-like (frame, detection, t, fps, latency_ms) -> picture, for headless sessions;
-        kind: what the video shows (window, scene, boxes), for the stats."""
+        kind: what the video shows (window, scene, boxes), for the stats; camera_ring: where the camera's own
+        picture goes (camera.mp4: what the detector saw, for `python main.py analyze`)."""
         self.ring = ring
+        self.camera_ring = camera_ring
         self.render = render
         self.scene = getattr(render, "__self__", None)   # the headless Scene: vision sets its pause overlay
         self.kind = kind
@@ -75,14 +78,17 @@ class VideoFeed:
                           BOX_PX)
         return view
 
-    def put(self, picture: np.ndarray, t: float) -> None:
-        """Copy ``picture`` (stamped with session time ``t``) into the ring; scaled first if its size differs."""
+    def put(self, picture: np.ndarray, t: float, camera: np.ndarray | None = None) -> None:
+        """Copy ``picture`` (stamped with session time ``t``) into the ring, scaled first if its size differs, and
+        the camera's own frame into the camera ring (frames are the session's size: vision/sources.py fits them)."""
         start = time.perf_counter()
         if picture.shape != self.fitted.shape:
             cv2.resize(picture, (self.fitted.shape[1], self.fitted.shape[0]), dst=self.fitted,
                        interpolation=cv2.INTER_AREA)
             picture = self.fitted
         self.ring.put(picture, t)
+        if self.camera_ring is not None and camera is not None and camera.shape == self.camera_ring.shape:
+            self.camera_ring.put(camera, t)
         self.put_ms.append((time.perf_counter() - start) * 1000.0)
 
     def stats(self) -> dict:

@@ -1,11 +1,12 @@
-"""Rebuild a session.mp4 whose writer was killed (SIGKILL) before it could close the file.
+"""Rebuild a session.mp4 or camera.mp4 whose writer was killed (SIGKILL) before it could close the file.
 
 Why: an mp4's index (the 'moov' box: codec set-up, where each frame is) is written when the file is closed, so a
 killed writer leaves the frames in the 'mdat' box and no way for a player to read them. For MPEG-4 Part 2 ('mp4v',
 what the video writer uses with opencv-python 5.0) the frames are a plain elementary stream once the codec's
 set-up bytes (the VOS/VOL headers, kept in the moov's 'esds') are put in front. We get those bytes by writing a
 one-frame reference file with the same encoder, size and fps, read the stream back with OpenCV and write a fresh,
-indexed session.mp4. What the killed writer still held in memory (a fraction of a second) is lost.
+indexed file. What the killed writer still held in memory is lost: FFmpeg writes 256 KB at a time, about a second of
+session.mp4 and three of camera.mp4 (the bare camera picture compresses better).
 
 Other codecs (H.264 where OpenCV can encode it) are not rebuilt: ``rebuild`` says so.
 """

@@ -1,4 +1,10 @@
-"""The video writer child (--record-video): annotated pictures from the shared-memory ring -> session.mp4.
+"""The video writer child (--record-video): annotated pictures from the shared-memory ring -> session.mp4, and the
+camera's own pictures from a second ring -> camera.mp4.
+
+Why two files: session.mp4 is the session as the player saw it, with the lane, the lyrics and the hand's skeleton
+drawn over the picture, and that drawing hides the hand from the detector (`python main.py analyze` found no hand in
+any frame of it). camera.mp4 holds what the detector saw, on the same session clock, so an analysis of a session
+gives the notes the live session played (about one more millisecond of encoding a frame).
 
 Why a process of its own: encoding costs a millisecond or more a frame and can stall on the disk; in the vision
 process that would delay detection. Vision copies each picture into the ring (game/framering.py) and never waits
@@ -28,6 +34,7 @@ from game.framering import FrameRing
 from game.quiet import quiet_ffmpeg
 
 FILE_NAME = "session.mp4"
+CAMERA_FILE = "camera.mp4"
 FOURCCS = ("avc1", "mp4v")   # first that opens wins
 
 
@@ -116,12 +123,17 @@ AFTER_STOP_QUIET = 0.3    # after the stop, keep taking until vision has put not
 AFTER_STOP_MAX = 1.5      # ...but no longer than this (vision finishes its frame within a frame time)
 
 
-def drain_after_stop(video, ring) -> None:
+def pump_all(videos) -> int:
+    """Every (ClockedVideo, ring) pair's waiting pictures written; how many were taken."""
+    return sum(video.pump(ring) for video, ring in videos)
+
+
+def drain_after_stop(videos) -> None:
     """Take what vision put before it stopped: it sees the same stop flag and may still be finishing a frame."""
     now = time.monotonic()
     quiet_until, deadline = now + AFTER_STOP_QUIET, now + AFTER_STOP_MAX
     while now < deadline:
-        if video.pump(ring):
+        if pump_all(videos):
             quiet_until = time.monotonic() + AFTER_STOP_QUIET
         elif now >= quiet_until:
             return
@@ -135,9 +147,12 @@ def run(ctx) -> None:
     quiet_ffmpeg()
     import cv2
 
-    ring = FrameRing.attach(ctx.link.shm["video"])
-    path = ctx.session_dir / FILE_NAME
-    writer = video = None
+    rings = {FILE_NAME: FrameRing.attach(ctx.link.shm["video"])}
+    if "camera" in ctx.link.shm:
+        rings[CAMERA_FILE] = FrameRing.attach(ctx.link.shm["camera"])
+    ring = rings[FILE_NAME]
+    writers: dict[str, cv2.VideoWriter] = {}
+    videos: dict[str, ClockedVideo] = {}
     fourcc = None
     fps = float(ctx.settings.fps)
     try:
@@ -146,25 +161,36 @@ def run(ctx) -> None:
         if ctx.stopped.is_set():
             return
         fps = video_fps(ring, ctx.settings)
-        writer, fourcc = open_writer(cv2, path, fps, ring.width, ring.height)
-        if writer is None:
-            raise ChildFailure(f"cannot write {FILE_NAME}: this OpenCV has no mp4 encoder ({'/'.join(FOURCCS)}); "
-                               "play without --record-video")
-        video = ClockedVideo(writer, fps, ring.shape)
+        for name, r in rings.items():
+            writer, fourcc = open_writer(cv2, ctx.session_dir / name, fps, r.width, r.height)
+            if writer is None:
+                raise ChildFailure(f"cannot write {name}: this OpenCV has no mp4 encoder ({'/'.join(FOURCCS)}); "
+                                   "play without --record-video")
+            writers[name] = writer
+            videos[name] = ClockedVideo(writer, fps, r.shape)
+        pairs = [(videos[name], rings[name]) for name in videos]
         ctx.ready()
         if ctx.wait_go() is None:
             return
         idle = min(0.01, 0.5 / fps)
         while not ctx.stopped.is_set():
-            if not video.pump(ring):
+            if not pump_all(pairs):
                 ctx.stopped.wait(idle)
-        drain_after_stop(video, ring)
+        drain_after_stop(pairs)
     finally:
-        if writer is not None:
+        for writer in writers.values():
             writer.release()   # writes the mp4 index: first, before anything else can fail
+        video = videos.get(FILE_NAME)
         stats = video.stats() if video is not None else {"frames_written": 0}
-        stats.update({"file": FILE_NAME if writer is not None else None, "fourcc": fourcc, "fps": fps,
+        stats.update({"file": FILE_NAME if FILE_NAME in writers else None, "fourcc": fourcc, "fps": fps,
                       "width": ring.width, "height": ring.height, "ring_slots": ring.slots,
                       "frames_lost": ring.lost})
+        if CAMERA_FILE in rings:   # camera.mp4's figures, prefixed (the stats stay one flat table)
+            camera = videos.get(CAMERA_FILE)
+            stats.update({f"camera_{k}": v for k, v in
+                          (camera.stats() if camera is not None else {"frames_written": 0}).items()})
+            stats.update({"camera_file": CAMERA_FILE if CAMERA_FILE in writers else None,
+                          "camera_frames_lost": rings[CAMERA_FILE].lost})
         ctx.write_stats(stats)
-        ring.close()
+        for r in rings.values():
+            r.close()

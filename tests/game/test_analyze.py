@@ -224,3 +224,30 @@ def test_a_second_analysis_in_the_same_second_keeps_its_suffix(tmp_path, monkeyp
     assert second.name == "20261122-120000-frere-jacques-2-analysis"
     assert launcher.new_session_dir(tmp_path, song).name == "20261122-120000-frere-jacques"
     assert launcher.new_session_dir(tmp_path, song).name == "20261122-120000-frere-jacques-2"
+
+
+def test_a_recorded_session_is_analysed_from_its_camera_video_as_it_was_played(no_audio_env, tmp_path):
+    """`analyze SESSION/session.mp4` (or the folder): session.mp4 has the game drawn over the hand, which hid it from
+    the detector (score 0); the camera's own pictures beside it (camera.mp4) give the notes and the score the live
+    session had, judged with the session's own song and settings (no --song given)."""
+    proc = run_app("demo", "--no-window", "--record-video", "--duration", "8", "--difficulty", "hard",
+                   "--out", tmp_path / "sessions", env=no_audio_env, timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (session,) = (tmp_path / "sessions").iterdir()
+    live = json.loads((session / "score.json").read_text())
+    for target, args in ((session / "session.mp4", ("--workers", "2")), (session, ("--no-compare",))):
+        out = tmp_path / f"analysis-{target.name}"
+        proc = run_app("analyze", target, "--out", out, "--json", *args, env=no_audio_env, timeout=180)
+        assert proc.returncode == 0, proc.stderr + proc.stdout
+        result = json.loads(proc.stdout)
+        assert Path(result["video"]) == session / "camera.mp4"
+        assert "detecting in camera.mp4" in proc.stderr or target.is_dir(), proc.stderr
+        assert "scored as" in proc.stderr and "hard" in proc.stderr, proc.stderr
+        assert "session clock" in result["frame_clock"]
+        folder = Path(result["folder"])
+        with open(folder / "frames.csv", newline="", encoding="utf-8") as f:
+            present = [float(r["present"]) for r in csv.DictReader(f)]
+        assert sum(present) > 0.8 * len(present), "the hand is found in the camera's pictures"
+        score = json.loads((folder / "score.json").read_text())
+        assert score["difficulty"] == "hard" and score["song"] == live["song"]
+        assert abs(score["total"] - live["total"]) <= 300, (score["total"], live["total"])

@@ -1,5 +1,6 @@
-"""--record-video through `python main.py`: session.mp4 plays after every stop path, stays on the session clock,
-shows the demo hand; the frame ring exists only with the option and never stays in /dev/shm."""
+"""--record-video through `python main.py`: session.mp4 (the annotated picture) and camera.mp4 (the camera's own) play
+after every stop path, stay on the session clock, show the demo hand; the frame rings exist only with the option and
+never stay in /dev/shm."""
 from __future__ import annotations
 
 import json
@@ -43,8 +44,21 @@ def assert_on_session_clock(frames: int, seconds: float) -> None:
     assert abs(frames - expected) <= 0.1 * expected + 3, f"{frames} frames for {seconds:.2f} s at {FPS:g} fps"
 
 
-def ring_path(launcher_pid: int) -> Path:
-    return Path(f"/dev/shm/handtone-{launcher_pid}-video")
+def ring_path(launcher_pid: int, kind: str = "video") -> Path:
+    return Path(f"/dev/shm/handtone-{launcher_pid}-{kind}")
+
+
+def assert_both_videos(folder: Path, seconds: float | None, at_least: float = 0.0) -> int:
+    """session.mp4 and camera.mp4 both play, show the hand and hold as many frames (one more or less where a kill
+    fell between vision's two puts of a frame; on the session clock when ``seconds`` is given)."""
+    frames, skin, _ = read_video(folder / "session.mp4")
+    camera_frames, camera_skin, _ = read_video(folder / "camera.mp4")
+    assert abs(camera_frames - frames) <= 1, (camera_frames, frames)
+    if seconds is not None:
+        assert_on_session_clock(frames, seconds)
+    assert frames >= at_least
+    assert skin > 0.02 and camera_skin > 0.02
+    return frames
 
 
 def stats(folder: Path, name: str) -> dict:
@@ -64,8 +78,20 @@ def test_demo_with_record_video_writes_the_annotated_session(no_audio_env, tmp_p
     assert_on_session_clock(frames, info["duration_s"])
     assert skin > 0.02, "the demo hand is in the video"
     assert brightness > 30, "not black frames"
+    assert_both_videos(folder, info["duration_s"])
     writer = stats(folder, "videowriter")
-    assert writer["frames_written"] == frames
+    assert writer["frames_written"] == frames == writer["camera_frames_written"]
+    assert writer["camera_file"] == "camera.mp4" and writer["camera_frames_lost"] == 0
+    # camera.mp4 is the picture the detector saw: the demo clip's own frames, not the annotated ones
+    clip = cv2.VideoCapture(str(folder / "camera.mp4"))
+    annotated = cv2.VideoCapture(str(folder / "session.mp4"))
+    for _ in range(int(2 * FPS)):
+        ok_c, camera_frame = clip.read()
+        ok_a, annotated_frame = annotated.read()
+    clip.release()
+    annotated.release()
+    assert ok_c and ok_a
+    assert np.abs(camera_frame.astype(int) - annotated_frame.astype(int)).mean() > 10, "the game is not drawn on it"
     assert writer["fourcc"] in ("avc1", "mp4v") and writer["fps"] == FPS
     vision = stats(folder, "vision")
     assert vision["video_frames_put"] == vision["frames"]
@@ -83,13 +109,14 @@ def test_without_record_video_there_is_no_fifth_child_and_no_ring(no_audio_env, 
     run = Running(tmp_path, "demo", "--no-window", "--duration", "4", env=no_audio_env)
     run.wait_running()
     assert Path(f"/dev/shm/handtone-{run.proc.pid}-hand").exists(), "the check below looks in the right place"
-    assert not ring_path(run.proc.pid).exists()
+    assert not ring_path(run.proc.pid).exists() and not ring_path(run.proc.pid, "camera").exists()
     code, out, err = run.finish()
     assert code == 0, out + err
     folder = only_session(tmp_path)
     info = assert_reports(folder)
     assert set(info["children"]) == {"vision", "synth", "music", "recorder"}
     assert not (folder / "session.mp4").exists() and not (folder / "stats-videowriter.json").exists()
+    assert not (folder / "camera.mp4").exists()
     assert "videowriter" not in json.loads((folder / "stats.json").read_text())["processes"]
     assert "video_put_ms_p50" not in stats(folder, "vision")
 
@@ -98,7 +125,7 @@ def test_without_record_video_there_is_no_fifth_child_and_no_ring(no_audio_env, 
 def test_every_stop_leaves_a_playable_video(no_audio_env, tmp_path, clean_shm, stop):
     run = Running(tmp_path, "demo", "--no-window", "--record-video", env=no_audio_env)
     info = run.wait_running()
-    assert ring_path(run.proc.pid).exists()
+    assert ring_path(run.proc.pid).exists() and ring_path(run.proc.pid, "camera").exists()
     time.sleep(3)
     if stop.endswith("SIGKILL"):   # vision: perhaps in the middle of a put, leaving that slot half filled
         os.kill(info["children"][stop.split()[0]]["pid"], signal.SIGKILL)
@@ -109,9 +136,7 @@ def test_every_stop_leaves_a_playable_video(no_audio_env, tmp_path, clean_shm, s
     folder = only_session(tmp_path)
     info = assert_reports(folder)
     assert info["children"]["videowriter"]["exitcode"] == 0
-    frames, skin, _ = read_video(folder / "session.mp4")
-    assert_on_session_clock(frames, info["duration_s"])
-    assert skin > 0.02
+    assert_both_videos(folder, info["duration_s"])
 
 
 def test_the_song_ending_leaves_a_playable_video(no_audio_env, tmp_path, clean_shm):
@@ -132,19 +157,24 @@ def test_the_song_ending_leaves_a_playable_video(no_audio_env, tmp_path, clean_s
 def test_a_killed_video_writer_is_named_and_its_video_rebuilt(no_audio_env, tmp_path, clean_shm):
     run = Running(tmp_path, "demo", "--no-window", "--record-video", env=no_audio_env)
     info = run.wait_running()
-    time.sleep(4)
+    # 8 s: FFmpeg writes each file 256 KB at a time, about 1 s of session.mp4 and 3 s of camera.mp4 (the bare
+    # camera picture compresses better): a video killed before its first write has nothing to rebuild
+    time.sleep(8)
     os.kill(info["children"]["videowriter"]["pid"], signal.SIGKILL)
     code, out, err = run.finish()
     assert code == 1, out + err
     assert "videowriter process died: killed by SIGKILL" in out
     assert "videowriter: session.mp4 was not finished (killed by SIGKILL): rebuilt with" in out
+    assert "videowriter: camera.mp4 was not finished (killed by SIGKILL): rebuilt with" in out
     folder = only_session(tmp_path)
     info = assert_reports(folder)
     assert any(n.startswith("videowriter: session.mp4 was not finished") for n in info["notices"])
-    frames, skin, _ = read_video(folder / "session.mp4")
-    # what the killed encoder still held in memory is lost (about a second, see tests/vision/test_videowriter.py)
-    assert 1.5 * FPS <= frames <= info["duration_s"] * FPS + 3
-    assert skin > 0.02
+    assert any(n.startswith("videowriter: camera.mp4 was not finished") for n in info["notices"])
+    for name in ("session.mp4", "camera.mp4"):
+        frames, skin, _ = read_video(folder / name)
+        # what the killed encoder still held in memory is lost (about a second, see tests/vision/test_videowriter.py)
+        assert 1.5 * FPS <= frames <= info["duration_s"] * FPS + 3, name
+        assert skin > 0.02, name
     report = json.loads((folder / "stats.json").read_text())
     assert report["processes"]["videowriter"]["missing"], "it left no stats: the report says so"
     assert "videowriter" in report["summary"]["missing"]
@@ -162,8 +192,7 @@ def test_a_killed_launcher_still_leaves_a_playable_video(no_audio_env, tmp_path,
         time.sleep(0.2)
     assert not any(_alive(p) for p in pids), "children outlived their launcher"
     folder = only_session(tmp_path)
-    frames, skin, _ = read_video(folder / "session.mp4")
-    assert frames >= 2 * FPS and skin > 0.02
+    assert_both_videos(folder, None, at_least=2 * FPS)
 
 
 def test_q_in_the_window_leaves_the_windows_picture_as_video(no_audio_env, xvfb, tmp_path, clean_shm):
