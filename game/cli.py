@@ -23,70 +23,80 @@ settings can also come from the environment or .env as HANDTONE_<OPTION> (e.g. H
 email settings are SMTP_* (see .env.example)."""
 
 
-def _session_options(p: argparse.ArgumentParser, demo: bool) -> None:
+#: options of a live session only, left out of `analyze` (no camera, sound devices or video to record offline)
+LIVE_ONLY = {"--duration", "--no-window", "--music-volume", "--latency", "--music-latency", "--block",
+             "--music-backend", "--mic-delay", "--input-device", "--output-device", "--count-in", "--loop-video",
+             "--record-video"}
+
+
+def _session_options(p: argparse.ArgumentParser, demo: bool, offline: bool = False) -> None:
+    def add(*names, **kw) -> None:
+        if not (offline and names[0] in LIVE_ONLY):
+            p.add_argument(*names, **kw)
+
     if not demo:
-        p.add_argument("--camera", metavar="SRC",
-                       help="webcam index (0, 1, ...), a video file, a stream URL (http://, rtsp://), or 'demo' "
-                            "(default: 0)")
-    p.add_argument("--song", metavar="NAME|PATH",
-                   help=f"a bundled song ({', '.join(song_mod.available_songs())}) or a song file "
-                        f"(default: {song_mod.DEMO_SONG})")
-    p.add_argument("--duration", type=float, metavar="SECONDS",
-                   help="stop after this many seconds of the song (time paused does not count)")
-    p.add_argument("--out", dest="out_dir", metavar="DIR", help="where session folders go (default: sessions/)")
-    p.add_argument("--no-window", dest="window", action="store_const", const=False,
-                   help="no game window (headless); the default shows one when a display is there")
-    p.add_argument("--difficulty", choices=list(settings_mod.DIFFICULTIES),
-                   help="hit tolerance: easy +-2, medium +-1, hard +-0.5 semitones (default: medium)")
-    p.add_argument("--player", help="the player's name on the scorecard (default: Player)")
-    p.add_argument("--music-volume", type=float, metavar="0..1", help="backing track volume, 0 mutes it (default 0.5)")
-    p.add_argument("--synth-volume", type=float, metavar="0..1", help="the hand tone's volume (default 0.6)")
-    p.add_argument("--transpose", type=int, metavar="SEMITONES", help="move the song up or down (default 0)")
-    p.add_argument("--tempo", type=float, metavar="FACTOR",
-                   help="play the song faster or slower: 1.25 is a quarter faster, 0.8 slower (default 1)")
-    p.add_argument("--songs-dir", metavar="DIR", help="your own songs folder, for --song NAME (default: where "
-                   "`python main.py songs` says)")
-    p.add_argument("--voice", type=int, choices=[1, 2], help="duet songs: play voice 1 or 2 (default 1)")
-    p.add_argument("--track", metavar="INDEX|NAME",
-                   help="MIDI songs: the melody track, by index or part of its name (default: the highest "
-                        "one-note-at-a-time line)")
-    p.add_argument("--latency", metavar="low|high|MS",
-                   help="the hand tone's output latency: low (default), high (safer on a busy machine) or "
-                        "milliseconds")
-    p.add_argument("--music-latency", metavar="low|high|MS",
-                   help="the backing's output latency: high (default; the backing is played by its speaker times, so "
-                        "a longer buffer keeps it in time and lets it ride out a busy moment), low or milliseconds")
-    p.add_argument("--block", type=int, metavar="FRAMES", help="audio frames per callback (default 128: 2.7 ms at 48 kHz)")
-    p.add_argument("--music-backend", choices=list(settings_mod.MUSIC_BACKENDS),
-                   help="what plays the backing: pyaudio (default) or simpleaudio (Python 3.11 and older only)")
-    p.add_argument("--mic-delay", dest="mic_delay_ms", type=float, metavar="MS",
-                   help="the speaker-to-microphone delay to align the recording by (default: the one measured "
-                        "by `python main.py calibrate-audio`, else 0)")
-    p.add_argument("--vibrato", dest="vibrato_cents", type=float, metavar="CENTS",
-                   help="vibrato depth of the hand tone, 0..100 cents (default 0: none)")
-    p.add_argument("--vibrato-hz", type=float, metavar="HZ", help="vibrato rate (default 5.5)")
-    p.add_argument("--snap", choices=list(settings_mod.SNAPS),
-                   help="pull the hand's pitch towards notes: off (default), scale (the song's notes) or chromatic")
-    p.add_argument("--snap-strength", type=float, metavar="0..1",
-                   help="how hard --snap pulls: 0 none, 1 exactly on the note (default 0.5)")
-    p.add_argument("--input-device", metavar="INDEX|NAME", help="microphone: index or part of its name")
-    p.add_argument("--output-device", metavar="INDEX|NAME", help="speaker: index or part of its name")
-    p.add_argument("--count-in", type=float, metavar="SECONDS", help="pause before the song starts (default 1)")
-    p.add_argument("--detector", choices=list(settings_mod.DETECTORS),
-                   help="hand tracking: landmarks (MediaPipe Hands models), classic (skin colour, OpenCV only) or "
-                        "auto: landmarks when its models are installed (default: auto)")
-    p.add_argument("--landmark-model", choices=list(settings_mod.LANDMARK_MODELS),
-                   help="landmarks model size: lite is faster, full a little more precise (default: lite)")
-    p.add_argument("--pitch-hand", choices=list(settings_mod.HANDS),
-                   help="the hand that sets the pitch; the other hand, raised or lowered, sets the volume "
-                        "(default: right)")
-    p.add_argument("--loop-video", action="store_const", const=True,
-                   help="a video file as --camera (or the demo clip) starts again when it ends")
-    p.add_argument("--record-video", action="store_const", const=True,
-                   help="also write the annotated session as session.mp4 in the session folder")
+        add("--camera", metavar="SRC",
+            help="webcam index (0, 1, ...), a video file, a stream URL (http://, rtsp://), or 'demo' "
+                 "(default: 0)")
+    add("--song", metavar="NAME|PATH",
+        help=f"a bundled song ({', '.join(song_mod.available_songs())}) or a song file "
+             f"(default: {song_mod.DEMO_SONG})")
+    add("--duration", type=float, metavar="SECONDS",
+        help="stop after this many seconds of the song (time paused does not count)")
+    add("--out", dest="out_dir", metavar="DIR", help="where session folders go (default: sessions/)")
+    add("--no-window", dest="window", action="store_const", const=False,
+        help="no game window (headless); the default shows one when a display is there")
+    add("--difficulty", choices=list(settings_mod.DIFFICULTIES),
+        help="hit tolerance: easy +-2, medium +-1, hard +-0.5 semitones (default: medium)")
+    add("--player", help="the player's name on the scorecard (default: Player)")
+    add("--music-volume", type=float, metavar="0..1", help="backing track volume, 0 mutes it (default 0.5)")
+    add("--synth-volume", type=float, metavar="0..1", help="the hand tone's volume (default 0.6)")
+    add("--transpose", type=int, metavar="SEMITONES", help="move the song up or down (default 0)")
+    add("--tempo", type=float, metavar="FACTOR",
+        help="play the song faster or slower: 1.25 is a quarter faster, 0.8 slower (default 1)")
+    add("--songs-dir", metavar="DIR", help="your own songs folder, for --song NAME (default: where "
+        "`python main.py songs` says)")
+    add("--voice", type=int, choices=[1, 2], help="duet songs: play voice 1 or 2 (default 1)")
+    add("--track", metavar="INDEX|NAME",
+        help="MIDI songs: the melody track, by index or part of its name (default: the highest "
+             "one-note-at-a-time line)")
+    add("--latency", metavar="low|high|MS",
+        help="the hand tone's output latency: low (default), high (safer on a busy machine) or "
+             "milliseconds")
+    add("--music-latency", metavar="low|high|MS",
+        help="the backing's output latency: high (default; the backing is played by its speaker times, so "
+             "a longer buffer keeps it in time and lets it ride out a busy moment), low or milliseconds")
+    add("--block", type=int, metavar="FRAMES", help="audio frames per callback (default 128: 2.7 ms at 48 kHz)")
+    add("--music-backend", choices=list(settings_mod.MUSIC_BACKENDS),
+        help="what plays the backing: pyaudio (default) or simpleaudio (Python 3.11 and older only)")
+    add("--mic-delay", dest="mic_delay_ms", type=float, metavar="MS",
+        help="the speaker-to-microphone delay to align the recording by (default: the one measured "
+             "by `python main.py calibrate-audio`, else 0)")
+    add("--vibrato", dest="vibrato_cents", type=float, metavar="CENTS",
+        help="vibrato depth of the hand tone, 0..100 cents (default 0: none)")
+    add("--vibrato-hz", type=float, metavar="HZ", help="vibrato rate (default 5.5)")
+    add("--snap", choices=list(settings_mod.SNAPS),
+        help="pull the hand's pitch towards notes: off (default), scale (the song's notes) or chromatic")
+    add("--snap-strength", type=float, metavar="0..1",
+        help="how hard --snap pulls: 0 none, 1 exactly on the note (default 0.5)")
+    add("--input-device", metavar="INDEX|NAME", help="microphone: index or part of its name")
+    add("--output-device", metavar="INDEX|NAME", help="speaker: index or part of its name")
+    add("--count-in", type=float, metavar="SECONDS", help="pause before the song starts (default 1)")
+    add("--detector", choices=list(settings_mod.DETECTORS),
+        help="hand tracking: landmarks (MediaPipe Hands models), classic (skin colour, OpenCV only) or "
+             "auto: landmarks when its models are installed (default: auto)")
+    add("--landmark-model", choices=list(settings_mod.LANDMARK_MODELS),
+        help="landmarks model size: lite is faster, full a little more precise (default: lite)")
+    add("--pitch-hand", choices=list(settings_mod.HANDS),
+        help="the hand that sets the pitch; the other hand, raised or lowered, sets the volume "
+             "(default: right)")
+    add("--loop-video", action="store_const", const=True,
+        help="a video file as --camera (or the demo clip) starts again when it ends")
+    add("--record-video", action="store_const", const=True,
+        help="also write the annotated session as session.mp4 in the session folder")
     _scoring_options(p)
-    p.add_argument("--data-dir", metavar="DIR", help="where the history and the email outbox are kept (default: "
-                   "~/.local/share/handtone, or HANDTONE_DATA_DIR)")
+    add("--data-dir", metavar="DIR", help="where the history and the email outbox are kept (default: "
+        "~/.local/share/handtone, or HANDTONE_DATA_DIR)")
 
 
 def _scoring_options(p: argparse.ArgumentParser) -> None:
@@ -168,8 +178,9 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
     # -- analyze (game/analyze.py) --
     analyze = sub.add_parser("analyze", help="detect the hand in a recorded video, in parallel, and score it",
-                             description="Run hand detection over a recorded video (a session's session.mp4, or any "
-                             "clip) in parallel and write the notes, score and scorecard a live session would, for "
+                             description="Run hand detection over a recorded video (a session recorded with "
+                             "--record-video, or any clip) in parallel and write the notes, score and scorecard a "
+                             "live session would: a session's as it was played (its song and settings), a clip's for "
                              "--song. Prints per-frame time, total time, CPU utilisation and the speedup against a "
                              "sequential run of the same video. The results are the same whatever --workers and "
                              "--mode.")
@@ -181,7 +192,7 @@ def parser() -> argparse.ArgumentParser:
     analyze.add_argument("--no-compare", dest="compare", action="store_false",
                          help="skip the sequential run the speedup is measured against")
     analyze.add_argument("--json", action="store_true", help="print the figures as JSON")
-    _session_options(analyze, demo=True)
+    _session_options(analyze, demo=True, offline=True)
     # -- calibrate (vision/calibrate.py) --
     cal = sub.add_parser("calibrate", help="learn your skin colour and hand sizes for the classic detector",
                          description="About 13 s: step out of the picture (the empty room), hold your open hand in "
