@@ -387,6 +387,9 @@ class OutputRunner:
                 self._ref = deficit
 
     def stats(self) -> dict:
+        # without a speaker nothing can run dry: the clock thread's late wake-ups are not underflows (None: not
+        # counted), unless a speaker played before it went away
+        counted = self.mode == "device" or self.lost is not None
         return {"mode": self.mode, "device": self.device, "no_device_reason": self.reason if self.mode == "clock" else None,
                 "output_latency_ms": round(1000 * self.latency, 2) if self.mode == "device" else None,
                 "requested_latency_ms": round(1000 * getattr(self, "requested_latency", math.nan), 2)
@@ -395,9 +398,11 @@ class OutputRunner:
                 "latency_applied": getattr(self, "latency_applied", None) if self.mode == "device" else None,
                 "realtime": self.realtime["realtime"] if self.realtime else None,
                 "realtime_note": self.realtime["reason"] if self.realtime else None,
-                "blocks": self.written, "block": self.block, "underflows_flag": self.underflows_flag,
-                "underflows_clock": self.underflows_clock,
-                "underflows": max(self.underflows_flag, self.underflows_clock), "ring_overruns": self.overruns,
+                "blocks": self.written, "block": self.block,
+                "underflows_flag": self.underflows_flag if counted else None,
+                "underflows_clock": self.underflows_clock if counted else None,
+                "underflows": max(self.underflows_flag, self.underflows_clock) if counted else None,
+                "ring_overruns": self.overruns,
                 "late_ms_max": round(1000 * self.late_max / self.rate, 2), "device_lost": self.lost,
                 "bunched_share": round(self.calls_bunched / self.calls_timed, 3) if self.calls_timed else None,
                 "wav_t_start": self.wav_t_start, "wav_rate_ppm": self.wav_rate_ppm(), "wav_gaps_s": round(self.gaps_s, 3), "sample_rate": self.rate}

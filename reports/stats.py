@@ -165,11 +165,13 @@ def _figures(name: str, r: dict) -> list[str]:
                 "(p50/p95/p99)" if lat.get("p50") is not None else
                 f"motion-to-sound latency: not measured, {lat['not_measured']}" if lat.get("not_measured") else
                 "motion-to-sound latency: no data",
-                f"underflows {_f(r.get('underflows_flag'), 0)} by flag, {_f(r.get('underflows_clock'), 0)} by clock"]
+                f"underflows {_f(r.get('underflows_flag'), 0)} by flag, {_f(r.get('underflows_clock'), 0)} by clock"
+                if r.get("underflows_flag") is not None or r.get("mode") != "clock" else "no speaker: no underflows"]
     if name == "music":
         under = r.get("underflows", r.get("underflows_flag"))
         return [f"{r.get('mode')}" if r.get("mode") else "",
-                f"{under} underflows" if under is not None else ""]
+                f"{under} underflows" if under is not None else
+                "no speaker: no underflows" if r.get("mode") == "clock" else ""]
     if name == "recorder":
         return [f"{_f(r.get('seconds'), 1)} s recorded" if r.get("seconds") is not None else "",
                 f"{r.get('overflows')} overflows" if r.get("overflows") is not None else "",

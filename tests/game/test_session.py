@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, run_app
+from standins import require_tool
 
 REPORT_FILES = ("performance.wav", "notes.csv", "score.json", "stats.json", "report.pdf", "summary.eml",
                 "session.json")
@@ -286,6 +287,14 @@ def test_no_speaker_and_no_microphone_still_makes_a_session(no_audio_env, tmp_pa
         assert w.getnframes() / w.getframerate() >= 4.5, "the tone is saved even with no speaker"
     stats = json.loads((folder / "stats.json").read_text())
     assert stats["processes"]["synth"]["mode"] == "clock"
+    # nothing can run dry without a speaker: no underflow counts (the clock thread's late wake-ups are not ones)
+    for name in ("synth", "music"):
+        assert stats["processes"][name]["underflows_flag"] is None, stats["processes"][name]
+        assert stats["processes"][name]["underflows_clock"] is None
+    assert stats["summary"]["underflows_flag"] is None and stats["summary"]["underflows_clock"] is None
+    text = subprocess.run([require_tool("pdftotext"), str(folder / "report.pdf"), "-"], capture_output=True,
+                          text=True).stdout
+    assert "by clock" not in text and "no speaker" in text, text
 
 
 def test_a_launcher_bug_mid_session_still_writes_the_reports(pulse, tmp_path, clean_shm, monkeypatch):
