@@ -193,6 +193,7 @@ def bench_audio(seconds: float = 60.0, block: int | None = None, latency: str | 
         with private_sink(null_sink, settings.sample_rate), StallProbe() as probe, \
                 RssSampler(rss_interval(seconds)) as sampler:
             # the probe: what the machine itself does to a real-time thread meanwhile
+            sampler.names[probe.pid] = "stall probe"
             result = run_session(settings, song_mod.load_for(settings))
         if result.session_dir is None:
             raise RuntimeError(result.reason)

@@ -81,6 +81,11 @@ class StallProbe:
         send.close()
         return self
 
+    @property
+    def pid(self) -> int | None:
+        """The probe process's pid (the memory table names it)."""
+        return self._proc.pid if getattr(self, "_proc", None) is not None else None
+
     def __exit__(self, *exc) -> None:
         self._stop.set()
         if self._recv.poll(5.0):

@@ -147,8 +147,9 @@ def target(median: float, played_s: float, rebuilds: list) -> dict:
 def format_report(result: dict) -> str:
     from game.benchall import verdict
     m, song = result["machine"], result["song"]
+    times = f"{result['runs']} time{'s' if result['runs'] != 1 else ''}"
     lines = [f"bench report: the reports of a {result['played_s']:.0f} s headless demo session ({song['title']}: "
-             f"{song['made_from']} x{song['repeats']}, {song['notes']} notes), rebuilt {result['runs']} times as "
+             f"{song['made_from']} x{song['repeats']}, {song['notes']} notes), rebuilt {times} as "
              f"`python main.py report` does; {m['cores']} cores, Python {m['python']}",
              "  session files (MB): " + ", ".join(f"{k} {v:g}" for k, v in result["sizes_mb"].items()),
              f"{'run':>4s} {'total s':>8s}  " + "".join(f"{s:>8s}" for s in STEPS)]
