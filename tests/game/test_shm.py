@@ -111,3 +111,25 @@ def test_odd_counter_left_by_a_dead_writer_is_repaired_by_the_next_write():
 def test_attach_to_missing_segment_raises():
     with pytest.raises(FileNotFoundError):
         handstate.attach_hand("handtone-no-such-segment-hand")
+
+
+def test_a_new_writer_continues_the_counter_and_each_write_moves_it_by_two():
+    """A writer counts on from what it published; a writer that attaches later (a restarted child) continues from
+    the record's counter, so readers always see it rise and never take an old number for "nothing new"."""
+    name = f"handtone-test{os.getpid()}-counter"
+    owner = SeqlockRecord.create(name, FIELDS)
+    try:
+        seen = [owner.sequence()]
+        for k in range(3):
+            owner.write(np.full(len(FIELDS), float(k)))
+            seen.append(owner.sequence())
+        later = SeqlockRecord.attach(name, FIELDS)
+        for k in range(2):
+            later.write(np.full(len(FIELDS), 10.0 + k))
+            seen.append(owner.sequence())
+        later.close()
+        assert seen == [0, 2, 4, 6, 8, 10], seen
+        out = np.zeros(len(FIELDS))
+        assert owner.read_into(out) and (out == 11.0).all()
+    finally:
+        owner.close()
