@@ -165,9 +165,6 @@ def score(track: Track, song: Song, *, tolerance: float, transpose: int = 0, dif
         "delay": {"estimated_ms": estimate["estimated_ms"], "applied_ms": applied_ms, "mode": mode,
                   "hit_share_at_estimate": estimate["hit_share_at_estimate"],
                   "hit_share_at_zero": estimate["hit_share_at_zero"]},
-        # the scorecard and the email of issue 4 read this name; kept until they read "delay"
-        "player_delay": {"delay_ms": estimate["estimated_ms"], "hit_share_at_delay": estimate["hit_share_at_estimate"],
-                         "hit_share_at_zero": estimate["hit_share_at_zero"], "applied": applied_ms != 0},
         "lines": line_rows,
         "notes": notes,
     }
