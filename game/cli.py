@@ -93,7 +93,8 @@ def _session_options(p: argparse.ArgumentParser, demo: bool, offline: bool = Fal
     add("--loop-video", action="store_const", const=True,
         help="a video file as --camera (or the demo clip) starts again when it ends")
     add("--record-video", action="store_const", const=True,
-        help="also write the annotated session as session.mp4 in the session folder")
+        help="also write the annotated session as session.mp4, and the camera's own picture as camera.mp4 (for "
+             "`analyze`), in the session folder")
     _scoring_options(p)
     add("--data-dir", metavar="DIR", help="where the history and the email outbox are kept (default: "
         "~/.local/share/handtone, or HANDTONE_DATA_DIR)")
