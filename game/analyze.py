@@ -31,6 +31,7 @@ from game.child import write_json
 from game.cputime import cores
 from game.quiet import quiet_ffmpeg
 from vision import videoscan
+from vision.videowriter import CAMERA_FILE as CAMERA_VIDEO, FILE_NAME as SESSION_VIDEO   # a session's two videos
 
 FOLDER_SUFFIX = "-analysis"
 
@@ -40,7 +41,6 @@ class AnalyzeError(RuntimeError):
 
 
 # ---- the video ----------------------------------------------------------------------------------------------------
-SESSION_VIDEO, CAMERA_VIDEO = "session.mp4", "camera.mp4"   # vision/videowriter.py's two files
 
 
 def choose_video(video: Path, say) -> Path:
@@ -122,7 +122,7 @@ def probe(video: Path, settings) -> tuple[int, float, str]:
 def video_clock(video: Path, frames: int, fps: float) -> tuple[np.ndarray, list, str]:
     """(session time of each frame, the session's pauses, how the times were found)."""
     folder = video.parent
-    session = _json(folder / "session.json") if video.name in (SESSION_VIDEO, CAMERA_VIDEO) else None
+    session = session_of(video)
     writer = _json(folder / "stats-videowriter.json") if session is not None else None
     wfps = writer.get("fps") if writer else None
     if session is not None and isinstance(wfps, (int, float)) and math.isfinite(wfps) and wfps > 0:

@@ -14,14 +14,15 @@ they run on its clock too. On the null sink synth.wav placed at the nominal rate
 DAC times (synth.csv) 18 s into a session (~620 ppm); without wav_rate_ppm the recording, now on the session clock,
 drifts against them by that much in performance.wav (before the recorder's fit both ran at the nominal rate, which
 kept them together where microphone and speaker share a clock, and apart where they do not). All are summed and
-scaled so the loudest peak sits at -1 dBFS: never clipped, and a quiet take is still audible. A pause is in it as it was heard (it stays on the session clock).
+scaled so the loudest peak sits at -1 dBFS: never clipped, and a quiet take is still audible. A pause is in it as it
+was heard (it stays on the session clock).
 
 Memory: the tracks are read (audio/wavstream.py) and resampled (audio/resample.Resampled) CHUNK samples at a time,
 the sum goes to an unnamed temporary file beside the output while its peak is found, then is read back, scaled and
 written (~45 MB at most, at any length; held whole, a 10-minute session's tracks took ~900 MB). The temporary file
 takes 4 bytes a sample on disk, twice performance.wav (230 MB for 20 minutes at 48 kHz), until the mix is written.
-The samples are the ones a sum of the whole arrays makes, bit for bit: the tracks are added in the same order, and the resampler makes
-each output in the same block whoever asks (its blocks moved a resampled track's floats by an ulp here and there
+The samples are the ones a sum of the whole arrays makes, bit for bit: the tracks are added in the same order, and
+the resampler makes each output in the same block whoever asks (its blocks moved a resampled track's floats by an ulp here and there
 against the one product per phase it made before: within 1 LSB of the old file).
 """
 from __future__ import annotations
