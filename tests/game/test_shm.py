@@ -133,3 +133,35 @@ def test_a_new_writer_continues_the_counter_and_each_write_moves_it_by_two():
         assert owner.read_into(out) and (out == 11.0).all()
     finally:
         owner.close()
+
+
+def test_any_array_or_list_goes_in_and_out_and_close_releases_every_view():
+    """The copies run through memoryviews of the caller's float64 array, kept while the caller passes the same one;
+    lists, other dtypes, strided arrays and a new array each call must give the same values, and close() must
+    still unmap and unlink (a view left on the mapping would make it raise BufferError or leave the segment)."""
+    name = f"handtone-test{os.getpid()}-views"
+    owner = SeqlockRecord.create(name, FIELDS)
+    n = len(FIELDS)
+    try:
+        same = np.zeros(n)
+        for k in range(3):                          # the same preallocated array, as the synth and vision pass
+            same[:] = np.arange(n) + k
+            owner.write(same)
+            out = np.zeros(n)
+            assert owner.read_into(out) and (out == np.arange(n) + k).all()
+        owner.write([float(i) * 2 for i in range(n)])                           # a list
+        assert owner.read()["t_published"] == 2.0 * (n - 1)
+        owner.write(np.arange(n, dtype=np.float32))                             # another dtype
+        as_int = np.zeros(n, dtype=np.int64)
+        assert owner.read_into(as_int) and (as_int == np.arange(n)).all()
+        wide = np.zeros((n, 2))
+        assert owner.read_into(wide[:, 1]) and (wide[:, 1] == np.arange(n)).all() and (wide[:, 0] == 0).all()
+        owner.write(np.full(n, 3.0)[::-1])                                      # a reversed (strided) view
+        kept = np.zeros(n)
+        assert owner.read_into(kept) and (kept == 3.0).all()
+        owner._seq[0] += 1                                                      # a writer died mid-write
+        kept_before = kept.copy()
+        assert owner.read_into(kept, max_tries=10) is False and (kept == kept_before).all()
+    finally:
+        owner.close()
+    assert not Path(f"/dev/shm/{name}").exists()
