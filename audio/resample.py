@@ -72,10 +72,8 @@ class Resampled:
         ratio = ratio_for(rate_in, rate_out)
         self._L, self._M = ratio.numerator, ratio.denominator
         self._source, self._size_in = source, int(size_in)
-        self.size = int(np.ceil(self._size_in * self._L / self._M)) if self._size_in else 0
-        if self._L == self._M:
-            self.size = self._size_in
-        else:
+        self.size = int(np.ceil(self._size_in * self._L / self._M)) if self._size_in else 0   # L == M: size_in
+        if self._L != self._M:
             self._h, self._base, self._K = _taps(self._L, self._M)
         self._rows = max(BLOCK_ROWS, BLOCK // self._L)    # outputs per phase in one block
         self._cached: tuple[int, np.ndarray] = (-1, np.zeros(0, np.float32))

@@ -21,7 +21,7 @@ from game.pause import spans_from
 
 class PlacedRecording(NamedTuple):
     """recording.wav on the session clock: sample k sounds at start + k / samples_per_s."""
-    samples: np.ndarray | WavStream   # recording(): the samples; recording_stream(): the file, read a span at a time
+    samples: WavStream        # the file, read a span at a time
     rate: int                 # the file's nominal rate
     start: float              # session time of sample 0, the microphone delay taken off
     delay_ms: float           # that delay
@@ -125,35 +125,14 @@ class SessionData:
             self.warn(f"{name}: {stream.note}")
         return stream
 
-    def wav(self, name: str, why: str = "") -> tuple[np.ndarray, int] | None:
-        """A WAV as (mono float32 -1..1, sample rate), or None (and a warning) when missing or unreadable."""
-        stream = self.wav_stream(name, why)
-        samples = self._whole(name, stream)
-        return None if samples is None else (samples, stream.rate)
-
-    def _whole(self, name: str, stream: WavStream | None) -> np.ndarray | None:
-        if stream is None:
-            return None
-        try:
-            return stream.mono(0, stream.frames)   # reports work in mono
-        except (OSError, ValueError) as e:
-            self.warn(f"{name} unreadable: {e}")
-            return None
-
-    def recording(self) -> PlacedRecording | None:
-        """recording.wav on the session clock, or None when there is none (the recorder told the player why).
+    def recording_stream(self) -> PlacedRecording | None:
+        """recording.wav on the session clock, or None when there is none (the recorder told the player why); its
+        samples stay in the file (a WavStream: the mix reads it a span at a time).
 
         The recorder's timeline (audio/sampleclock.py: t_first_sample, rate_ppm) says when sample k was captured;
         a sound played at session time t is heard on that timeline mic_delay_ms later (calibrate-audio, or
         --mic-delay; stats-recorder.json says which), so the recording is moved earlier by that much: what was
         played at t lands at t. Every reader places the recording by this, sample by sample."""
-        placed = self.recording_stream()
-        samples = None if placed is None else self._whole("recording.wav", placed.samples)
-        return None if samples is None else placed._replace(samples=samples)
-
-    def recording_stream(self) -> PlacedRecording | None:
-        """recording() with its samples left in the file: samples is a WavStream (the mix reads it a span at a
-        time)."""
         if not (self.dir / "recording.wav").exists():
             return None
         got = self.wav_stream("recording.wav")

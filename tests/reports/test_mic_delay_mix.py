@@ -48,7 +48,7 @@ def test_the_recording_lands_on_what_was_played(tmp_path):
     assert rate == 48000 and len(x) == 48000 * 3      # the recording's head before the first sound is cut
     assert peaks(x) == [48000], peaks(x)              # one click: the microphone's copy sits on the played one
     assert not [w for w in data.warnings if "recording" in w]
-    assert data.recording()[2] == -0.5 - 0.025 and data.recording()[3] == 25.0
+    assert data.recording_stream()[2] == -0.5 - 0.025 and data.recording_stream()[3] == 25.0
 
 
 def test_without_the_delay_the_recording_is_an_echo(tmp_path):
@@ -96,7 +96,7 @@ def test_a_recording_on_a_fast_clock_is_stretched_onto_the_session_clock(tmp_pat
     ratio, so each pulse the microphone heard lands on the played one (synth.wav here on the computer's clock, as
     the synth writes it without a speaker), 9 s in as at 1 s: one peak each, within a sample."""
     data = _drifting_session(tmp_path, recorder_ppm=True)
-    placed = data.recording()
+    placed = data.recording_stream()
     assert placed.samples_per_s == pytest.approx(48000 * (1 + PPM / 1e6)) and placed.start == pytest.approx(-0.525)
     x, rate = _read(mix(data, tmp_path / "performance.wav"))
     assert rate == 48000 and peaks(x) == pytest.approx([int(round(t * 48000)) for t in PULSES_S], abs=1), peaks(x)
