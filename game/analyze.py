@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from game.child import write_json
+from game.launcher import REPLAYED_HANDS, REPLAYED_PITCH, REPLAYED_SOUND
 from game.cputime import cores
 from game.quiet import quiet_ffmpeg
 from vision import videoscan
@@ -89,6 +90,28 @@ def song_from_session(session: dict, given: set) -> dict:
         if field == "song" and not Path(str(value)).is_file():
             continue                     # a song file that has moved since: the command line's song
         out[field] = value
+    return out
+
+
+#: session.json's groups -> the settings fields the live voice and detector ran with (game/launcher.session_fields)
+VOICE_FIELDS = {"sound": ("block", "snap", "snap_strength", "vibrato_cents", *REPLAYED_SOUND),
+                "pitch": REPLAYED_PITCH, "hands": REPLAYED_HANDS}
+
+
+def voice_from_session(session: dict, session_dir: Path, given: set) -> dict:
+    """The settings the session's voice and detector ran with, less those the command line gives (``given``):
+    block, snapping, vibrato, glide, envelope, volume, the pitch range (as calibrated then), the pitch hand, the
+    landmark model, and the detector that ran (stats-vision.json). A session from before these were kept gives
+    what it has; the rest stay as now."""
+    out = {}
+    for group, fields in VOICE_FIELDS.items():
+        recorded = session.get(group)
+        if not isinstance(recorded, dict):
+            continue
+        out |= {f: recorded[f] for f in fields if f not in given and recorded.get(f) is not None}
+    ran = (_json(session_dir / "stats-vision.json") or {}).get("detector")
+    if "detector" not in given and ran in ("landmarks", "classic"):
+        out["detector"] = ran
     return out
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import signal
 import sys
 import threading
@@ -26,6 +25,9 @@ from importlib import import_module
 from multiprocessing import parent_process
 from pathlib import Path
 from typing import Any
+
+from game.cputime import process_usage
+from game.pause import PAUSE_SIGNAL
 
 
 class ChildFailure(RuntimeError):
@@ -193,9 +195,7 @@ class ChildContext:
 
     def write_stats(self, stats: dict) -> Path:
         """Write stats-<name>.json; start-up time and CPU seconds are added here."""
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        data = {"process": self.name, "pid": os.getpid(), "startup_s": self.startup_s,
-                "cpu_s": round(usage.ru_utime + usage.ru_stime, 3), "max_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+        data = {"process": self.name, "pid": os.getpid(), "startup_s": self.startup_s, **process_usage()}
         data.update(stats)
         return write_json(self.session_dir / f"stats-{self.name}.json", data)
 
@@ -233,7 +233,8 @@ def _jsonable(o):
 def child_main(name: str, target: str, settings, link: ChildLink) -> None:
     """Entry point of every child process (started with the spawn method)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGUSR1, signal.SIG_IGN)   # pause is the launcher's: a SIGUSR1 to the group must not kill us
+    if PAUSE_SIGNAL is not None:    # pause is the launcher's: a SIGUSR1 to the group must not kill us
+        signal.signal(PAUSE_SIGNAL, signal.SIG_IGN)
     ctx = ChildContext(name, settings, link)
     signal.signal(signal.SIGTERM, lambda *_: ctx.stopped.set())
     module, func = target.split(":")

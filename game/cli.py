@@ -326,7 +326,7 @@ def run_bench(args) -> int:
 def run_analyze(args) -> int:
     """python main.py analyze VIDEO: detection over a recorded video in parallel, then the session's reports."""
     from pathlib import Path
-    from game.analyze import AnalyzeError, choose_video, run_command, session_of, song_from_session
+    from game.analyze import AnalyzeError, choose_video, run_command, session_of, song_from_session, voice_from_session
     from reports.build import SESSION_FIELDS, with_session
 
     def say(text: str) -> None:   # with --json, stdout holds only the JSON
@@ -341,13 +341,15 @@ def run_analyze(args) -> int:
     if args.workers is not None and args.workers < 1:
         return fail("--workers must be 1 or more")
     # a session's own video is scored as the session was played: its song, voice, track, tempo, difficulty, player,
-    # octave folding, delay and transpose from its session.json, unless given here
+    # octave folding, delay and transpose from its session.json, and the hand tone replayed as it sounded (block,
+    # snapping, vibrato, glide, pitch range, pitch hand, detector), unless given here
     session = session_of(video)
     given = {k for k, v in vars(args).items() if v is not None}
+    replayed = voice_from_session(session, video.parent, given) if session else {}
     try:
         settings = _settings_from(args, demo=False, drop=("video", "workers", "mode", "compare", "json"),
                                   camera=str(video), window=False,
-                                  **(song_from_session(session, given) if session else {}))
+                                  **(song_from_session(session, given) if session else {}), **replayed)
         if session:
             settings = with_session(settings, session, {k for k in SESSION_FIELDS if k in given})
         song = song_mod.load_for(settings)
@@ -355,9 +357,12 @@ def run_analyze(args) -> int:
         return fail(str(e))
     if session:
         say(f"scored as {video.parent.name} was played (its session.json): {song.title}, {settings.difficulty}, "
-            f"player {settings.player}")
-    from vision.calibration import session_settings
-    settings = session_settings(settings, say)   # the player's calibration sets the pitch range as in a session
+            f"player {settings.player}, {settings.detector} detector, snap {settings.snap}"
+            + ("" if {"area_far", "area_near"} <= replayed.keys() else
+               " (the session kept no pitch range: the player's calibration or the default is used)"))
+    if not {"area_far", "area_near"} <= replayed.keys():
+        from vision.calibration import session_settings
+        settings = session_settings(settings, say)   # the player's calibration sets the pitch range as in a session
     try:
         return run_command(settings, song, video, workers=args.workers, mode=args.mode, compare=args.compare,
                            as_json=args.json)

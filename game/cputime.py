@@ -5,6 +5,7 @@ Why one place: both had their own copies, on `resource`, which Windows does not 
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 try:
@@ -27,3 +28,14 @@ def cpu_seconds(children: bool = False) -> float:
         return 0.0
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
+
+
+def process_usage() -> dict:
+    """This process's CPU seconds and peak memory in MB, for every stats-*.json. Peak memory is None on Windows
+    (no getrusage there); ru_maxrss counts kilobytes on Linux and bytes on macOS."""
+    peak = None
+    if resource is not None:
+        maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        peak = round(maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
+    return {"cpu_s": round(time.process_time(), 3), "max_rss_mb": peak}
+

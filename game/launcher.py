@@ -13,7 +13,6 @@ from __future__ import annotations
 import multiprocessing as mp
 import re
 import os
-import resource
 import signal
 import time
 import unicodedata
@@ -25,7 +24,8 @@ from pathlib import Path
 from game import handstate
 from game.child import ChildLink, SessionSignals, child_main, write_json
 from game.framering import FrameRing, RingSpaceError, slots_for
-from game.pause import PauseControl, segment_name as pause_segment_name
+from game.cputime import process_usage
+from game.pause import PAUSE_SIGNAL, PauseControl, segment_name as pause_segment_name
 from game.settings import Settings
 from game.song import Song
 
@@ -72,6 +72,13 @@ def new_session_dir(out_dir: str | Path, song: Song, suffix: str = "") -> Path:
             path = base.with_name(f"{base.name}-{n}{suffix}")
 
 
+#: settings fields session.json keeps (under "sound", "pitch" and "hands") so `analyze` replays the voice the session
+#: played (game/analyze.voice_from_session); besides block, snap, snap_strength and vibrato_cents
+REPLAYED_SOUND = ("sample_rate", "glide_ms", "attack_ms", "release_ms", "vibrato_hz", "synth_volume")
+REPLAYED_PITCH = ("area_far", "area_near", "pitch_margin")
+REPLAYED_HANDS = ("pitch_hand", "landmark_model")
+
+
 def session_fields(s, song) -> dict:
     """session.json's song and judging fields, which `python main.py report` rebuilds a folder by (reports/build.py
     with_session): written by the launcher, and by analyze for its folders."""
@@ -82,7 +89,11 @@ def session_fields(s, song) -> dict:
         "octave_fold": s.octave_fold, "delay": s.delay,
         "sound": {"block": s.block, "latency": s.latency, "music_latency": s.music_latency, "snap": s.snap,
                   "snap_strength": s.snap_strength, "vibrato_cents": s.vibrato_cents,
-                  "music_backend": s.music_backend},
+                  "music_backend": s.music_backend, **{k: getattr(s, k) for k in REPLAYED_SOUND}},
+        # the pitch range the session played by (after the player's calibration) and the hands: analyze replays
+        # the voice with these, whatever the player's calibration or .env says by then
+        "pitch": {k: getattr(s, k) for k in REPLAYED_PITCH},
+        "hands": {k: getattr(s, k) for k in REPLAYED_HANDS},
     }
 
 
@@ -129,7 +140,8 @@ class Launcher:
         s = self.settings
         ctx = mp.get_context("spawn")
         old_handlers = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-        old_handlers[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, self._on_pause_signal)
+        if PAUSE_SIGNAL is not None:
+            old_handlers[PAUSE_SIGNAL] = signal.signal(PAUSE_SIGNAL, self._on_pause_signal)
         session_dir = new_session_dir(s.out_dir, self.song)
         names = handstate.segment_names()
         t_start = time.monotonic()
@@ -176,7 +188,8 @@ class Launcher:
                       else f"{end_at:.1f} s" if end_at > song_end               # --loop-video --duration past it
                       else f"{end_at:.1f} of {self.song.duration:.1f} s")
             self.say(f"playing {self.song.title} ({length}) after a {s.count_in:g} s count-in; "
-                     f"session folder {session_dir}; p in the window or `kill -USR1 {os.getpid()}` pauses")
+                     f"session folder {session_dir}; p in the window"
+                     + (f" or `kill -USR1 {os.getpid()}`" if PAUSE_SIGNAL is not None else "") + " pauses")
             reason, exit_code = self._supervise(t0_value, end_at, signals.end)
         except StartFailure as e:
             reason, exit_code = str(e), 2
@@ -213,10 +226,8 @@ class Launcher:
 
     def _write_stats(self, session_dir: Path, t_start: float) -> None:
         """stats-launcher.json, like the children's: start-up is launcher start to every child ready."""
-        usage = resource.getrusage(resource.RUSAGE_SELF)
         write_json(session_dir / "stats-launcher.json", {
-            "process": "launcher", "pid": os.getpid(), "startup_s": self.all_ready_s,
-            "cpu_s": round(usage.ru_utime + usage.ru_stime, 3), "max_rss_mb": round(usage.ru_maxrss / 1024, 1),
+            "process": "launcher", "pid": os.getpid(), "startup_s": self.all_ready_s, **process_usage(),
             "children_startup_s": {k: round(v, 3) for k, v in self.startup.items()},
             # time.monotonic() (CLOCK_MONOTONIC: one clock for every process on Linux) of the launcher's start, of
             # every child ready and of t0, so a caller's own clock readings line up with them (bench startup)

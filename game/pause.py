@@ -27,12 +27,16 @@ session.json keeps the pauses as [[start, end], ...] in session seconds; ``song_
 from __future__ import annotations
 
 import math
+import signal
 
 import numpy as np
 
 from game.shm import SeqlockRecord
 
 FIELDS = ("count", "before", "start", "end")
+#: the signal that pauses a session from outside (`kill -USR1 PID`); None where the OS has none (Windows: p in the
+#: game window still pauses)
+PAUSE_SIGNAL = getattr(signal, "SIGUSR1", None)
 COUNT, BEFORE, START, END = range(4)
 INF = math.inf
 

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from conftest import run_app
+from game.analyze import VOICE_FIELDS, voice_from_session
 
 SONG = "ode_to_joy"
 FRAMES = 240            # 8 s at 30 fps: 3 segments of 90 frames
@@ -231,6 +232,7 @@ def test_a_recorded_session_is_analysed_from_its_camera_video_as_it_was_played(n
     the detector (score 0); the camera's own pictures beside it (camera.mp4) give the notes and the score the live
     session had, judged with the session's own song and settings (no --song given)."""
     proc = run_app("demo", "--no-window", "--record-video", "--duration", "8", "--difficulty", "hard",
+                   "--snap", "chromatic", "--snap-strength", "0.9", "--vibrato", "20",
                    "--out", tmp_path / "sessions", env=no_audio_env, timeout=180)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (session,) = (tmp_path / "sessions").iterdir()
@@ -251,3 +253,28 @@ def test_a_recorded_session_is_analysed_from_its_camera_video_as_it_was_played(n
         score = json.loads((folder / "score.json").read_text())
         assert score["difficulty"] == "hard" and score["song"] == live["song"]
         assert abs(score["total"] - live["total"]) <= 300, (score["total"], live["total"])
+        # the hand tone replayed as it sounded: the session's snapping, vibrato, block, pitch range and detector
+        played, analysed = (json.loads((d / "session.json").read_text()) for d in (session, folder))
+        for group, fields in VOICE_FIELDS.items():
+            assert {f: analysed[group][f] for f in fields} == {f: played[group][f] for f in fields}, group
+        assert played["sound"]["snap"] == "chromatic" and played["sound"]["vibrato_cents"] == 20
+        assert (json.loads((folder / "stats-vision.json").read_text())["detector"]
+                == json.loads((session / "stats-vision.json").read_text())["detector"])
+
+
+def test_the_voice_and_detector_come_from_the_session_unless_given(tmp_path):
+    """voice_from_session: what session.json kept (an older one keeps less) and the detector stats-vision.json says
+    ran, less what the command line gives."""
+    session = {"sound": {"block": 256, "snap": "scale", "snap_strength": 0.3, "vibrato_cents": 10.0,
+                         "glide_ms": 50.0, "latency": "high"},
+               "pitch": {"area_far": 0.02, "area_near": 0.2, "pitch_margin": 1.0},
+               "hands": {"pitch_hand": "left", "landmark_model": "full"}}
+    (tmp_path / "stats-vision.json").write_text(json.dumps({"detector": "classic"}))
+    got = voice_from_session(session, tmp_path, given=set())
+    assert got == {"block": 256, "snap": "scale", "snap_strength": 0.3, "vibrato_cents": 10.0, "glide_ms": 50.0,
+                   "area_far": 0.02, "area_near": 0.2, "pitch_margin": 1.0, "pitch_hand": "left",
+                   "landmark_model": "full", "detector": "classic"}
+    got = voice_from_session(session, tmp_path, given={"snap", "detector", "area_far"})
+    assert "snap" not in got and "detector" not in got and "area_far" not in got and got["block"] == 256
+    (tmp_path / "stats-vision.json").unlink()
+    assert voice_from_session({"sound": {"block": 64}}, tmp_path, set()) == {"block": 64}

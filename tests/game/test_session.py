@@ -324,3 +324,26 @@ def test_a_named_audio_device_that_is_not_there_fails_at_start(pulse, tmp_path, 
     assert "pulse" in last, "the message lists the devices there are"
     assert "no microphone" not in proc.stdout, "a cancelled start is not a missing microphone"
     assert not any(tmp_path.iterdir())
+
+
+def test_a_session_runs_where_the_os_has_no_resource_module_or_sigusr1(tmp_path, no_audio_env):
+    """Windows has neither `resource` nor SIGUSR1. A sitecustomize on PYTHONPATH takes both away from the launcher
+    and every spawned child; a demo session must still play and write every stats file, with its CPU seconds
+    (peak memory is not known there) and without offering `kill -USR1`."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "import signal, sys\nsys.modules['resource'] = None\ndel signal.SIGUSR1\n")
+    env = dict(no_audio_env, PYTHONPATH=str(site))
+    check = subprocess.run([sys.executable, "-c", "import signal; print(hasattr(signal, 'SIGUSR1'))\n"
+                            "try:\n import resource\nexcept ImportError:\n print('no resource')"],
+                           env=env, capture_output=True, text=True, timeout=60)
+    assert check.stdout.split() == ["False", "no", "resource"], check.stdout + check.stderr
+    proc = run_app("demo", "--no-window", "--duration", "3", "--out", tmp_path / "sessions", env=env, timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "kill -USR1" not in proc.stdout
+    (session,) = (tmp_path / "sessions").iterdir()
+    for name in ("launcher", "vision", "synth", "music", "recorder"):
+        stats = json.loads((session / f"stats-{name}.json").read_text())
+        assert stats["cpu_s"] > 0 and stats["max_rss_mb"] is None, (name, stats)
+    assert (session / "report.pdf").is_file()
