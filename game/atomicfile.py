@@ -9,7 +9,15 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
+
+#: Windows: an antivirus or the search indexer may hold a file just written for a moment, and os.replace onto or
+#: from it fails with PermissionError; a few tries over ~0.3 s ride that out (the recorder's stats loop writes every
+#: 2 s, and a failure there would end the session)
+RETRY_LOCKED = os.name == "nt"
+REPLACE_TRIES = 6
+REPLACE_WAIT_S = 0.05
 
 
 def write_atomic(path: Path, data: bytes, fsync: bool = False, mode: int = 0o644) -> Path:
@@ -17,13 +25,25 @@ def write_atomic(path: Path, data: bytes, fsync: bool = False, mode: int = 0o644
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), mode)
+            if hasattr(os, "fchmod"):     # Windows has none before Python 3.13 (and no such permissions)
+                os.fchmod(f.fileno(), mode)
             f.write(data)
             if fsync:
                 f.flush()
                 os.fsync(f.fileno())
-        os.replace(tmp, path)
+        _replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _replace(tmp: str, path: Path) -> None:
+    for attempt in range(REPLACE_TRIES):
+        try:
+            os.replace(tmp, path)
+            return
+        except PermissionError:
+            if not RETRY_LOCKED or attempt == REPLACE_TRIES - 1:
+                raise
+            time.sleep(REPLACE_WAIT_S)

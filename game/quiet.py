@@ -56,6 +56,12 @@ class CStderrLog:
     def close(self) -> None:
         if not self.active:
             return
+        if os.name == "nt":   # Windows will not delete a file that is open: give fd 2 back to the terminal first
+            try:
+                import sys
+                os.dup2(sys.stderr.fileno(), 2)
+            except (OSError, ValueError, AttributeError):
+                pass
         try:
             if os.path.getsize(self.path) == 0:
                 os.unlink(self.path)

@@ -137,10 +137,15 @@ def rebuild(path: Path, fps: float, width: int, height: int) -> tuple[int, str]:
         start, end = frame_stream(data)
         if end <= start:
             return 0, f"{path.name} holds no whole frame"
-        return _rebuild(path, data, start, end, fps, width, height)
+        n, what, rebuilt = _rebuild(path, data, start, end, fps, width, height)
+    if rebuilt is not None:   # once the original is closed and unmapped: Windows refuses to replace an open file
+        os.replace(rebuilt, path)
+    return n, what
 
 
-def _rebuild(path: Path, data, start: int, end: int, fps: float, width: int, height: int) -> tuple[int, str]:
+def _rebuild(path: Path, data, start: int, end: int, fps: float, width: int,
+             height: int) -> tuple[int, str, Path | None]:
+    """(frames, what happened, the rebuilt file to put in path's place or None)."""
     # FFmpeg reads its log level once, when OpenCV first uses it; this runs after the session (in the launcher),
     # where a decoder's complaint about the cut end would only puzzle the player: what happened is said in words
     quiet_ffmpeg()
@@ -149,13 +154,13 @@ def _rebuild(path: Path, data, start: int, end: int, fps: float, width: int, hei
         ref_path = Path(tmp) / "reference.mp4"
         ref = cv2.VideoWriter(str(ref_path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
         if not ref.isOpened():
-            return 0, "no mp4v encoder to rebuild it with"
+            return 0, "no mp4v encoder to rebuild it with", None
         ref.write(np.zeros((height, width, 3), np.uint8))
         ref.release()
         try:
             config = decoder_config(ref_path.read_bytes())
         except ValueError as e:
-            return 0, f"cannot rebuild it ({e})"
+            return 0, f"cannot rebuild it ({e})", None
         elementary = Path(tmp) / "frames.m4v"
         with open(elementary, "wb") as out:
             out.write(config)
@@ -176,6 +181,5 @@ def _rebuild(path: Path, data, start: int, end: int, fps: float, width: int, hei
             out.release()
     if n == 0:
         rebuilt.unlink(missing_ok=True)
-        return 0, f"no frame of {path.name} could be decoded (not an mp4v stream?)"
-    os.replace(rebuilt, path)
-    return n, f"rebuilt with {n} frames ({n / fps:.1f} s)"
+        return 0, f"no frame of {path.name} could be decoded (not an mp4v stream?)", None
+    return n, f"rebuilt with {n} frames ({n / fps:.1f} s)", rebuilt
