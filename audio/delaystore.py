@@ -88,7 +88,7 @@ def delay_for_recorder(pa, settings, input_name: str | None) -> dict:
         return session_delay(settings, input_name, None)
     from audio.devices import choose_device
     try:
-        index = choose_device(pa, settings.output_device, "output")
+        index = choose_device(pa, settings.output_device, "output", int(settings.sample_rate))
         output_name = None if index is None else str(pa.get_device_info_by_index(index)["name"])
     except (IOError, OSError):
         output_name = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import sys
 import time
 
 import pyaudio
@@ -47,8 +48,36 @@ def _channels(info: dict, kind: str) -> int:
     return int(info["maxInputChannels"] if kind == "input" else info["maxOutputChannels"])
 
 
-def choose_device(pa, spec: str | None, kind: str) -> int | None:
-    """Device index for ``spec`` (an index, or a case-insensitive part of a name; None: the default device).
+def default_devices(pa, kind: str, rate: int | None = None, platform: str = sys.platform) -> list[int]:
+    """The devices to try, in order, when the player named none: on Windows first WASAPI's default device when it
+    runs at ``rate`` (PortAudio's own default there is MME's, with ~90 ms of latency: the hand would lag its tone;
+    WASAPI shares the device at its own rate, so only a matching one will open), then PortAudio's default device,
+    else the first device of that kind. Empty when there is none."""
+    out = []
+    if platform == "win32":
+        try:
+            api = pa.get_host_api_info_by_type(pyaudio.paWASAPI)
+            index = int(api["defaultOutputDevice" if kind == "output" else "defaultInputDevice"])
+            info = pa.get_device_info_by_index(index) if index >= 0 else None
+        except (IOError, OSError, ValueError, KeyError):
+            info = None
+        if info is not None and _channels(info, kind) > 0 and (
+                rate is None or int(round(float(info["defaultSampleRate"]))) == int(rate)):
+            out.append(int(info["index"]))
+    try:
+        info = pa.get_default_input_device_info() if kind == "input" else pa.get_default_output_device_info()
+    except (IOError, OSError):
+        info = None
+    if info is not None and _channels(info, kind) > 0:
+        out.append(int(info["index"]))
+    else:
+        out += [i for i in range(pa.get_device_count()) if _channels(pa.get_device_info_by_index(i), kind) > 0][:1]
+    return list(dict.fromkeys(out))
+
+
+def choose_device(pa, spec: str | None, kind: str, rate: int | None = None) -> int | None:
+    """Device index for ``spec`` (an index, or a case-insensitive part of a name; None: the default device, see
+    default_devices; ``rate``: the session's sample rate).
 
     Returns None when there is no such device of that kind.
     """
@@ -56,16 +85,8 @@ def choose_device(pa, spec: str | None, kind: str) -> int | None:
         raise ValueError(f"kind must be input or output, got {kind!r}")
     count = pa.get_device_count()
     if spec is None or str(spec).strip() == "":
-        try:
-            info = pa.get_default_input_device_info() if kind == "input" else pa.get_default_output_device_info()
-        except (IOError, OSError):
-            info = None
-        if info is not None and _channels(info, kind) > 0:
-            return int(info["index"])
-        for i in range(count):  # no default: the first device of that kind
-            if _channels(pa.get_device_info_by_index(i), kind) > 0:
-                return i
-        return None
+        found = default_devices(pa, kind, rate)
+        return found[0] if found else None
     text = str(spec).strip()
     if text.isdigit():
         i = int(text)
@@ -124,8 +145,9 @@ def open_stream(pa, settings, kind: str, callback, fmt=None, channels: int = 1, 
     the device's low latency was used) and "latency_note" (why not). ``stream.get_output_latency()`` is what we got.
     """
     spec = settings.input_device if kind == "input" else settings.output_device
-    index = choose_device(pa, spec, kind)
-    if index is None and spec:
+    named = spec is not None and str(spec).strip() != ""
+    index = choose_device(pa, spec, kind, int(settings.sample_rate))
+    if index is None and named:
         # the player named a device: playing on without it would hide a typo behind "no speaker"
         from game.child import ChildFailure
         found = [f"{i}: {pa.get_device_info_by_index(i)['name']}" for i in range(pa.get_device_count())
@@ -135,6 +157,20 @@ def open_stream(pa, settings, kind: str, callback, fmt=None, channels: int = 1, 
                            f"{', '.join(found) or 'none found'}")
     if index is None:
         return None, f"no {kind} device"
+    # a device the player did not name that will not open (WASAPI refusing our format): the next default, if any
+    candidates = [index] if named else default_devices(pa, kind, int(settings.sample_rate))
+    reason = f"no {kind} device"
+    for index in candidates:
+        stream, info = _open_one(pa, settings, kind, index, callback, fmt, channels, block, latency)
+        if stream is not None:
+            return stream, info
+        reason = info
+    return None, reason
+
+
+def _open_one(pa, settings, kind: str, index: int, callback, fmt, channels: int, block: int | None,
+              latency: str | None):
+    """open_stream on one device: (stream, device_info) or (None, reason)."""
     info = dict(pa.get_device_info_by_index(index))
     from audio.latency import control
     lat_control = control()

@@ -109,3 +109,52 @@ def test_latency_setting_reaches_portaudio(pulse):
     assert out["high"]["asked"] == out["high"]["device_high"]
     assert out["30"]["asked"] == 0.03 and out["3"]["asked"] == 0.003
     assert out["high"]["got"] > 3 * out["low"]["got"]
+
+
+class _WindowsPortAudio:
+    """The device table PortAudio gives on a Windows machine (MME first and default, WASAPI's copies of the same
+    speaker and microphone), for the choice only: nothing here opens a stream."""
+
+    def __init__(self, wasapi_rate=48000.0, wasapi=True):
+        import pyaudio
+        self.devices = [
+            {"index": 0, "name": "Microsoft Sound Mapper - Output", "hostApi": 0, "maxInputChannels": 0,
+             "maxOutputChannels": 2, "defaultSampleRate": 44100.0},
+            {"index": 1, "name": "Microphone (USB)", "hostApi": 0, "maxInputChannels": 1, "maxOutputChannels": 0,
+             "defaultSampleRate": 44100.0},
+            {"index": 2, "name": "Speakers (Realtek)", "hostApi": 1, "maxInputChannels": 0, "maxOutputChannels": 2,
+             "defaultSampleRate": wasapi_rate},
+            {"index": 3, "name": "Microphone (USB)", "hostApi": 1, "maxInputChannels": 1, "maxOutputChannels": 0,
+             "defaultSampleRate": wasapi_rate},
+        ]
+        self.wasapi, self.type = wasapi, pyaudio.paWASAPI
+
+    def get_device_count(self):
+        return len(self.devices)
+
+    def get_device_info_by_index(self, i):
+        return self.devices[i]
+
+    def get_default_output_device_info(self):
+        return self.devices[0]
+
+    def get_default_input_device_info(self):
+        return self.devices[1]
+
+    def get_host_api_info_by_type(self, api_type):
+        if not self.wasapi or api_type != self.type:
+            raise OSError("host API not found")
+        return {"name": "Windows WASAPI", "defaultOutputDevice": 2, "defaultInputDevice": 3}
+
+
+def test_on_windows_the_default_is_wasapis_device_when_it_runs_at_the_session_rate():
+    """PortAudio's default on Windows is MME (~90 ms of latency); WASAPI's default speaker comes first when its
+    shared-mode rate is ours, PortAudio's default stays next in line (open_stream tries it when WASAPI refuses)."""
+    from audio.devices import choose_device, default_devices
+    pa = _WindowsPortAudio()
+    assert default_devices(pa, "output", 48000, platform="win32") == [2, 0]
+    assert default_devices(pa, "input", 48000, platform="win32") == [3, 1]
+    assert default_devices(_WindowsPortAudio(wasapi_rate=44100.0), "output", 48000, platform="win32") == [0]
+    assert default_devices(_WindowsPortAudio(wasapi=False), "output", 48000, platform="win32") == [0]
+    assert default_devices(pa, "output", 48000, platform="linux") == [0]
+    assert choose_device(pa, "realtek", "output", 48000) == 2          # a named device is the player's choice
