@@ -376,7 +376,8 @@ def list_cameras() -> int:
     for cam in cameras:
         print(f"{cam['index']:3d}  {cam['name']}  ({cam['width']}x{cam['height']})")
     if not cameras:
-        print("no webcam opens on this machine")
+        from vision.sources import camera_permission_hint
+        print("no webcam opens on this machine" + camera_permission_hint())
     print("--camera also takes: demo (a built-in clip), a video file, or a stream URL (http://..., rtsp://...)")
     return 0
 

@@ -383,6 +383,15 @@ def list_cameras(max_index: int = 9) -> list[dict]:
     return found
 
 
+def camera_permission_hint(platform: str = sys.platform) -> str:
+    """macOS opens no camera for a program the player has not allowed, and OpenCV's own line saying so is kept off
+    the terminal (_quiet_opencv): so the failure says where to allow it."""
+    if platform == "darwin":
+        return ("; on macOS, allow the camera for your terminal in System Settings > Privacy & Security > Camera, "
+                "then start it again")
+    return ""
+
+
 def open_camera(index: int, settings, stop=None, notice=None) -> LiveSource:
     """A webcam with one driver buffer (the reader thread keeps the newest frame) at the size and rate asked for;
     a camera that delivers another size is fitted (FrameFitter)."""
@@ -391,7 +400,7 @@ def open_camera(index: int, settings, stop=None, notice=None) -> LiveSource:
     if not cap.isOpened():
         cap.release()
         raise ChildFailure(f"no camera at index {index}: try --camera demo, a video file, or a stream URL "
-                           f"(`python main.py cameras` lists the webcams that open)")
+                           f"(`python main.py cameras` lists the webcams that open){camera_permission_hint()}")
     cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
     cap.set(cv2.CAP_PROP_FRAME_WIDTH, settings.width)
     cap.set(cv2.CAP_PROP_FRAME_HEIGHT, settings.height)

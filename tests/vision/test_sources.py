@@ -87,6 +87,16 @@ def test_missing_file_and_camera_say_what_to_do(tmp_path):
         open_source("http://127.0.0.1:9/cam.mjpg", SETTINGS)
 
 
+def test_on_macos_a_camera_that_will_not_open_says_where_to_allow_it(monkeypatch):
+    """macOS gives no camera to a terminal the player has not allowed, and says so only in OpenCV's muted log."""
+    from vision import sources
+    monkeypatch.setattr(sources, "camera_permission_hint",
+                        lambda platform="darwin", real=sources.camera_permission_hint: real("darwin"))
+    with pytest.raises(ChildFailure, match=r"^no camera at index 57: .*lists the webcams that open\); on macOS, allow "
+                       r"the camera for your terminal in System Settings > Privacy & Security > Camera"):
+        open_source("57", SETTINGS)
+
+
 def test_http_mjpeg_stream():
     painter = Painter(640, 480)
     room = painter.paint(None).copy()
