@@ -79,6 +79,7 @@ class Recorder:
         self.mic_delay: dict = {}    # the speaker-to-microphone delay the reports take off (audio/delaystore.py)
         self.wav: WavWriter | None = None
         self.levels = None
+        self.peak = 0                # the loudest sample so far (int16): 0 all along is a muted or refused microphone
         self._pending_levels: list[tuple[int, float]] = []  # (first sample index, dBFS) until t0 is known
         self._level_acc = 0.0
         self._level_n = 0
@@ -177,6 +178,8 @@ class Recorder:
         self.read = written
 
     def _levels(self, chunk: np.ndarray) -> None:
+        if chunk.size:
+            self.peak = max(self.peak, int(np.abs(chunk.astype(np.int32)).max()))
         x = chunk.astype(np.float64) / 32768.0
         pos = 0
         while pos < x.size:
@@ -227,7 +230,7 @@ class Recorder:
         t0, line = self.ctx.t0, self.timeline
         timing = {"t_first_sample": None, "rate_ppm": None} if t0 is None or line is None else line.stats(t0)
         return {"device": self.device, "device_lost": self.device_lost, "recording": self.wav is not None,
-                **timing, "seconds": round(self.read / self.rate, 3), "sample_rate": self.rate,
+                **timing, "seconds": round(self.read / self.rate, 3), "sample_rate": self.rate, "peak": self.peak,
                 "overflows": self.overflows, "lost_samples": self.lost} | self.mic_delay
 
 

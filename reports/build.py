@@ -111,9 +111,9 @@ def build_reports(session_dir: Path, settings, song, send_email: bool = True,
     def do_stats():
         state["stats"] = build_stats(data)
         files["stats.json"] = write_json(d / "stats.json", state["stats"])
-        ran_dry = underflow_warning(state["stats"])
-        if ran_dry:
-            data.warn(ran_dry)
+        for problem in (underflow_warning(state["stats"]), silent_microphone_warning(state["stats"])):
+            if problem:
+                data.warn(problem)
 
     def do_history():
         # this session's row (updated when the reports are rebuilt), the song's personal best before it and its
@@ -169,6 +169,24 @@ def underflow_warning(stats: dict) -> str | None:
     what = ", ".join(f"{label} {n}" for label, n in counts.items())
     return (f"the speaker ran dry ({what} underflows: clicks or gaps): try --latency high, a larger --block, "
             "or fewer programs running")
+
+
+#: recorded seconds of nothing but zeros that say the microphone gave us no sound at all
+SILENT_AFTER_S = 2.0
+
+
+def silent_microphone_warning(stats: dict, platform: str = sys.platform) -> str | None:
+    """One line when the microphone delivered only digital silence (every sample 0) for a whole session: a room is
+    never that quiet, so the input is muted or the system refused it to us (macOS and Windows ask per program)."""
+    p = (stats.get("processes", {}) if isinstance(stats, dict) else {}).get("recorder") or {}
+    if p.get("peak") != 0 or not p.get("recording") or (p.get("seconds") or 0) < SILENT_AFTER_S:
+        return None
+    where = {"darwin": "allow the microphone for your terminal in System Settings > Privacy & Security > "
+                       "Microphone, then play again",
+             "win32": "allow desktop apps to use the microphone in Settings > Privacy & security > Microphone, "
+                      "then play again"}.get(platform, "check that the input is not muted (or choose another with "
+                                                        "--input-device; `python main.py devices` lists them)")
+    return f"the microphone recorded only silence ({p.get('device') or 'default input'}): {where}"
 
 
 def _song_from(session: dict, data: SessionData):

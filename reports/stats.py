@@ -108,8 +108,8 @@ def _music(data: SessionData, stats: dict) -> dict:
 
 
 def _recorder(data: SessionData, stats: dict) -> dict:
-    return {k: stats.get(k) for k in ("device", "seconds", "overflows", "t_first_sample", "device_lost",
-                                      "mic_delay_ms", "mic_delay_source")}
+    return {k: stats.get(k) for k in ("device", "recording", "seconds", "peak", "overflows", "t_first_sample",
+                                      "device_lost", "mic_delay_ms", "mic_delay_source")}
 
 
 def _videowriter(data: SessionData, stats: dict) -> dict:

@@ -122,3 +122,28 @@ def test_backing_notes_are_heard_in_the_recording(pulse, tmp_path, app, muted_se
     rate, x, first = load_recording(muted_session)
     muted = bass_evidence(x, rate, first, song)
     assert sum(r > 100.0 for r in muted) <= 0.2 * len(muted), "with the backing muted there is no bass to hear"
+
+
+def test_a_microphone_that_gives_only_silence_is_reported(pulse, tmp_path, app):
+    """A muted input (as macOS or Windows give a program the player has not allowed) records zeros: the session
+    still ends with its reports, and the player is told to look at the microphone. A real one hears the room."""
+    source = f"{pulse.SINK}.monitor"
+    muted = pulse.pactl("set-source-mute", source, "1")
+    assert muted.returncode == 0, muted.stderr
+    try:
+        proc = app("demo", "--no-window", "--duration", "4", "--out", tmp_path, timeout=180)
+    finally:
+        pulse.pactl("set-source-mute", source, "0")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (session,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    stats = json.loads((session / "stats-recorder.json").read_text())
+    assert stats["recording"] and stats["seconds"] > 3 and stats["peak"] == 0, stats
+    assert "the microphone recorded only silence" in proc.stdout, proc.stdout
+
+
+def test_a_microphone_that_hears_the_tone_raises_no_silence_warning(muted_session):
+    stats = json.loads((muted_session / "stats-recorder.json").read_text())
+    assert stats["peak"] > 1000, stats
+    report = json.loads((muted_session / "stats.json").read_text())["processes"]["recorder"]
+    from reports.build import silent_microphone_warning
+    assert report["peak"] == stats["peak"] and silent_microphone_warning({"processes": {"recorder": report}}) is None
