@@ -10,11 +10,13 @@ from __future__ import annotations
 import base64
 import smtplib
 import ssl
+import sys
 import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import parseaddr
 
+PLATFORM = sys.platform   # the advice for a certificate that does not verify depends on it
 BACKOFF_S = 1.0   # wait before the first retry; doubled before each next one (1 s, 2 s, 4 s...)
 
 
@@ -88,6 +90,10 @@ def _classify(e: Exception, smtp) -> SendFailure:
         return SendFailure(reason, permanent=all(500 <= c < 600 for c in codes))
     if isinstance(e, smtplib.SMTPResponseException):
         return SendFailure(reason, permanent=500 <= e.smtp_code < 600)
+    if isinstance(e, ssl.SSLCertVerificationError) and PLATFORM == "darwin":
+        # python.org's macOS Python has no certificate store until its "Install Certificates.command" has run
+        return SendFailure(f"{reason} (on macOS with python.org's Python, run 'Install Certificates.command' in its "
+                           "Applications folder once; or set SMTP_CAFILE)", True)
     if isinstance(e, ssl.SSLError):   # a certificate that does not verify, or SMTP_SECURITY not what the port speaks
         return SendFailure(f"{reason} (check SMTP_SECURITY, SMTP_PORT and SMTP_CAFILE)", True)
     if isinstance(e, (OSError, smtplib.SMTPServerDisconnected)):

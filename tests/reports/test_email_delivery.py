@@ -147,6 +147,19 @@ def test_an_untrusted_certificate_is_refused_not_retried(tmp_path, cert, servers
                             capsys, msg)
 
 
+def test_on_macos_an_unverified_certificate_points_at_pythons_certificate_installer(tmp_path, cert, servers,
+                                                                                  monkeypatch):
+    """python.org's macOS Python trusts no certificate until its Install Certificates.command has run."""
+    from reports import smtpsend
+    monkeypatch.setattr(smtpsend, "PLATFORM", "darwin")
+    server = servers(SmtpServer(tls="starttls", cert=cert, user=USER, password=SECRET))
+    status = deliver(_message(tmp_path), _smtp(server.port, "starttls", cafile="", retries=0),
+                     _session(tmp_path) / "summary.eml", outbox=tmp_path / "data" / "outbox", send=True,
+                     backoff_s=FAST)
+    assert "CERTIFICATE_VERIFY_FAILED" in status and "Install Certificates.command" in status, status
+    assert server.messages == []
+
+
 def test_refused_connection_is_retried_then_queued(tmp_path, cert, servers, capsys):
     port = free_port()
     session, msg = _session(tmp_path), _message(tmp_path)
