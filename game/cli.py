@@ -96,8 +96,9 @@ def _session_options(p: argparse.ArgumentParser, demo: bool, offline: bool = Fal
         help="also write the annotated session as session.mp4, and the camera's own picture as camera.mp4 (for "
              "`analyze`), in the session folder")
     _scoring_options(p)
-    add("--data-dir", metavar="DIR", help="where the history and the email outbox are kept (default: "
-        "~/.local/share/handtone, or HANDTONE_DATA_DIR)")
+    add("--data-dir", metavar="DIR", help="where the history and the email outbox are kept (default: your "
+        "user data folder, ~/.local/share/handtone on Linux, %%LOCALAPPDATA%%\\handtone on Windows, "
+        "~/Library/Application Support/handtone on macOS; or HANDTONE_DATA_DIR)")
 
 
 def _scoring_options(p: argparse.ArgumentParser) -> None:
@@ -224,7 +225,8 @@ def parser() -> argparse.ArgumentParser:
     # -- songs (game/songlist.py) --
     songs = sub.add_parser("songs", help="list the songs you can play, or show one's notes",
                            description="List the bundled songs and those in your song folder (--songs-dir, "
-                           "HANDTONE_SONGS_DIR, default ~/.local/share/handtone/songs): name (for --song), title, "
+                           "HANDTONE_SONGS_DIR, default songs/ in your user data folder, ~/.local/share/handtone on Linux): name "
+                           "(for --song), title, "
                            "artist, notes, range, length, format. `songs show` prints a song's notes as CSV.")
     songs.add_argument("--songs-dir", metavar="DIR", default=argparse.SUPPRESS, help="your song folder")
     songs_sub = songs.add_subparsers(dest="songs_command", metavar="show")

@@ -93,11 +93,17 @@ def calibration_dir(configured: str = "") -> Path:
     return Path(base) / "handtone" / "calibration"
 
 
+#: names Windows keeps for devices, whatever the extension ("con.json" is the console there)
+WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
+
+
 def file_name(player: str) -> str:
-    """A file name for the player: letters and digits kept (any script), the rest '_', case folded."""
+    """A file name for the player: letters and digits kept (any script), the rest '_', case folded; a name Windows
+    keeps for a device gets a '_' after it (the same on every OS, so a calibration folder can be copied across)."""
     name = unicodedata.normalize("NFC", player).strip().casefold()
     name = re.sub(r"[^\w.-]+", "_", name, flags=re.UNICODE).strip("._") or "player"
-    return name[:80] + ".json"
+    name = name[:80]
+    return (name + "_" if name.split(".")[0] in WINDOWS_RESERVED else name) + ".json"
 
 
 def calibration_path(settings) -> Path:

@@ -307,6 +307,8 @@ def test_file_names_and_unusable_files(tmp_path, warm_calibration):
     assert calibration.file_name("Zoë") == "zoë.json"
     assert calibration.file_name("../../etc/passwd") == "etc_passwd.json"
     assert calibration.file_name("  ") == "player.json"
+    assert calibration.file_name("CON") == "con_.json" and calibration.file_name("com1") == "com1_.json"
+    assert calibration.file_name("Connie") == "connie.json" and calibration.file_name("nul.x") == "nul.x_.json"
     s = settings_for(tmp_path)
     path = calibration.save(warm_calibration, s)
     data = json.loads(path.read_text(encoding="utf-8"))
