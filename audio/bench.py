@@ -198,6 +198,8 @@ def bench_audio(seconds: float = 60.0, block: int | None = None, latency: str | 
         if result.session_dir is None:
             raise RuntimeError(result.reason)
         row = figures(result.session_dir)
+        row["machine_stalls"] = {name: during_stalls(row.get(f"{name}_underflows_at"), probe.result)
+                                 for name in ("synth", "music")}
         row.update(machine=machine(), stall_probe=probe.result, setting_latency=settings.latency,
                    setting_block=settings.block, seconds=seconds, null_sink=null_sink, stop_reason=result.reason,
                    rss=label_rss(sampler, result.session_dir),
@@ -230,10 +232,12 @@ def figures(session_dir: Path) -> dict:
         "synth_underflows_flag": raw_synth.get("underflows_flag"),
         "synth_underflows_clock": raw_synth.get("underflows_clock"),
         "synth_late_ms_max": raw_synth.get("late_ms_max"),
+        "synth_underflows_at": raw_synth.get("underflows_clock_at"),
         "music_mode": raw_music.get("mode"),
         "music_underflows_flag": raw_music.get("underflows_flag"),
         "music_underflows_clock": raw_music.get("underflows_clock"),
         "music_late_ms_max": raw_music.get("late_ms_max"),
+        "music_underflows_at": raw_music.get("underflows_clock_at"),
         "music_latency_setting": raw_music.get("latency_setting"),
         "music_output_latency_ms": raw_music.get("output_latency_ms"),
         "detector": vision.get("detector"), "vision_fps": vision.get("fps"), "vision_frames": vision.get("frames"),
@@ -241,6 +245,23 @@ def figures(session_dir: Path) -> dict:
         "frame_ms_p95": vision.get("total_ms_p95"),
         "cpu_s": {name: p.get("cpu_s") for name, p in procs.items() if p.get("cpu_s") is not None},
     }
+
+
+def during_stalls(underflows_at, probe: dict | None) -> dict | None:
+    """How many of a stream's clock underflows came while the stall probe was held off too: a call late by L at
+    time t waited from t - L to t, a probe wake-up late by S at w from w - S to w; the two overlap when the machine
+    held both at once (the game cannot cause the probe's wait: it runs in a process of its own). None when either
+    side was not recorded."""
+    if underflows_at is None or not probe or probe.get("stalls") is None:
+        return None
+    stalls = [(w - ms / 1000.0, w, ms) for w, ms in probe["stalls"]]
+    hit, longest = 0, 0.0
+    for t, late_ms in underflows_at:
+        overlapping = [ms for a, b, ms in stalls if a <= t and b >= t - late_ms / 1000.0]
+        if overlapping:
+            hit += 1
+            longest = max(longest, *overlapping)
+    return {"underflows": len(underflows_at), "during_stalls": hit, "longest_stall_ms": round(longest, 2)}
 
 
 def _underflow_target(r: dict) -> dict:
@@ -331,6 +352,12 @@ def format_audio(r: dict) -> str:
                      f"{m['late_max_ms']} ms late ({m['late_over_2ms']} times over 2 ms, {m['late_over_5ms']} over "
                      f"5 ms); stolen time {steal}")
         lines.append("  (a stall longer than a stream's buffer runs it dry whatever the game does)")
+        for name, label in (("synth", "hand tone"), ("music", "backing")):
+            c = (r.get("machine_stalls") or {}).get(name)
+            if c and c["underflows"]:
+                lines.append(f"  {label}: {c['during_stalls']} of its {c['underflows']} late callbacks (wall clock) "
+                             "came while the probe was held off too"
+                             + (f" (up to {c['longest_stall_ms']} ms)" if c["during_stalls"] else ""))
     if r.get("synth_mode") != "device":
         lines.append("  no speaker was used (the synth ran on the clock): latency is not the device's; "
                      "try --null-sink on Linux")

@@ -26,6 +26,7 @@ from audio.wavfile import WavWriter
 DRAIN_S = 0.05
 RING_S = 8.0
 DRIFT_ALLOWANCE = 0.0005  # clock-rate mismatch tolerated by the wall-clock check (500 ppm)
+MAX_UNDERFLOWS_KEPT = 100  # clock underflows whose time is kept in the stats
 MAX_GAP_S = 60.0          # silence filled into a WAV for one gap at most (a longer one is a broken clock)
 # Python hands the GIL to a waiting thread only after the holder has run this long (5 ms by default): longer than a
 # 128-frame stream's whole buffer. With 0.5 ms the callback waits at most that for the drain thread.
@@ -101,6 +102,7 @@ class OutputRunner:
         self.calls_bunched = 0      # calls within a quarter block of the one before
         self._last_t_call = None
         self.late_max = 0.0         # the latest call behind the on-time pace (frames), for the stats
+        self.underflow_at: list = []   # [monotonic time of the call, ms behind] of the first clock underflows
         self.overruns = 0
         self._ref = None
         self._ref_t = None
@@ -384,6 +386,8 @@ class OutputRunner:
                 self.late_max = late
             if late > slack:
                 self.underflows_clock += 1
+                if len(self.underflow_at) < MAX_UNDERFLOWS_KEPT:   # (the drain thread: not the callback)
+                    self.underflow_at.append([round(t_call, 4), round(1000.0 * late / self.rate, 2)])
                 self._ref = deficit
 
     def stats(self) -> dict:
@@ -404,6 +408,9 @@ class OutputRunner:
                 "underflows": max(self.underflows_flag, self.underflows_clock) if counted else None,
                 "ring_overruns": self.overruns,
                 "late_ms_max": round(1000 * self.late_max / self.rate, 2), "device_lost": self.lost,
+                # when each was (time.monotonic(), one clock for every process: bench audio lines them up with
+                # what its stall probe saw) and how far behind
+                "underflows_clock_at": self.underflow_at if counted else None,
                 "bunched_share": round(self.calls_bunched / self.calls_timed, 3) if self.calls_timed else None,
                 "wav_t_start": self.wav_t_start, "wav_rate_ppm": self.wav_rate_ppm(), "wav_gaps_s": round(self.gaps_s, 3), "sample_rate": self.rate}
 

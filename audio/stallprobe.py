@@ -15,6 +15,7 @@ import time
 
 PERIOD_S = 0.001
 LATE_S = (0.002, 0.005)     # wake-ups later than these are counted
+MAX_STALLS_KEPT = 500       # wake-ups later than LATE_S[0] whose time is kept, to line up with an audio stream's
 
 
 def _steal_ticks() -> tuple[int, int] | None:
@@ -37,7 +38,7 @@ def _probe(conn, stop, priority: int) -> None:
     except (AttributeError, OSError):
         realtime = False
     steal0 = _steal_ticks()
-    wakeups, counts, worst = 0, [0] * len(LATE_S), 0.0
+    wakeups, counts, worst, stalls = 0, [0] * len(LATE_S), 0.0, []
     nxt = time.monotonic()
     while not stop.is_set():
         nxt += PERIOD_S
@@ -51,6 +52,8 @@ def _probe(conn, stop, priority: int) -> None:
         for i, limit in enumerate(LATE_S):
             if late > limit:
                 counts[i] += 1
+        if late > LATE_S[0] and len(stalls) < MAX_STALLS_KEPT:
+            stalls.append([round(nxt + late, 4), round(1000 * late, 2)])   # [time.monotonic() at the wake-up, ms]
         if late > PERIOD_S:
             nxt = time.monotonic()   # start the pace again from now: one stall is counted once
     steal1 = _steal_ticks()
@@ -59,7 +62,7 @@ def _probe(conn, stop, priority: int) -> None:
         steal_share = round((steal1[0] - steal0[0]) / (steal1[1] - steal0[1]), 4)
     conn.send({"realtime": realtime, "priority": priority, "wakeups": wakeups,
                "late_over_2ms": counts[0], "late_over_5ms": counts[1], "late_max_ms": round(1000 * worst, 2),
-               "steal_share": steal_share})
+               "steal_share": steal_share, "stalls": stalls})
     conn.close()
 
 

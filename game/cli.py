@@ -225,9 +225,9 @@ def parser() -> argparse.ArgumentParser:
     # -- songs (game/songlist.py) --
     songs = sub.add_parser("songs", help="list the songs you can play, or show one's notes",
                            description="List the bundled songs and those in your song folder (--songs-dir, "
-                           "HANDTONE_SONGS_DIR, default songs/ in your user data folder, ~/.local/share/handtone on Linux): name "
-                           "(for --song), title, "
-                           "artist, notes, range, length, format. `songs show` prints a song's notes as CSV.")
+                           "HANDTONE_SONGS_DIR, default songs/ in your user data folder, ~/.local/share/handtone "
+                           "on Linux): name (for --song), title, artist, notes, range, length, format. `songs show` "
+                           "prints a song's notes as CSV.")
     songs.add_argument("--songs-dir", metavar="DIR", default=argparse.SUPPRESS, help="your song folder")
     songs_sub = songs.add_subparsers(dest="songs_command", metavar="show")
     show = songs_sub.add_parser("show", help="print a song's notes as CSV: start_s,duration_s,midi,kind,line,lyric",

@@ -39,6 +39,12 @@ def test_the_sessions_audio_figures(short_session):
     m = row["stall_probe"]
     assert m["wakeups"] > 3000 and m["late_max_ms"] >= 0 and m["late_over_2ms"] >= m["late_over_5ms"] >= 0, m
     assert m["realtime"] is True, "root in CI may use SCHED_FIFO: the probe must run at the callbacks' priority"
+    # its stalls over 2 ms are kept with their times, and each stream's late calls are lined up with them
+    assert len(m["stalls"]) == min(m["late_over_2ms"], 500) and all(ms > 2.0 for _, ms in m["stalls"])
+    for name in ("synth", "music"):
+        c, at = row["machine_stalls"][name], row[f"{name}_underflows_at"]
+        assert c["underflows"] == len(at) == min(row[f"{name}_underflows_clock"], 100), (name, c, at)
+        assert 0 <= c["during_stalls"] <= c["underflows"]
     assert row["machine"]["cores"] >= 1 and row["machine"]["python"]
     # the figures are the kept session's own, and a bench plays 8 s and then stops, however long the song
     stats = json.loads(next(keep.glob("*/stats-synth.json")).read_text())
@@ -107,3 +113,14 @@ def test_without_proc_memory_is_not_measured(monkeypatch):
     assert rss == {"measured": False, "reason": "not measured: no /proc on this system"}
     target = bench._vision_rss_target({"rss": rss})
     assert target["pass"] is None and target["figure"] == rss["reason"]
+
+
+def test_a_late_callback_is_put_down_to_the_machine_only_when_the_probe_waited_at_the_same_time():
+    from audio.bench import during_stalls
+    probe = {"stalls": [[100.010, 4.0], [200.000, 2.5]]}   # held 100.006-100.010 and 199.9975-200.000
+    late = [[100.012, 6.0],     # waited 100.006-100.012: overlaps the first stall
+            [150.000, 6.0],     # nothing on the probe then: the game's (or the sound server's) own
+            [200.004, 5.5]]     # waited 199.9985-200.004: overlaps the second
+    assert during_stalls(late, probe) == {"underflows": 3, "during_stalls": 2, "longest_stall_ms": 4.0}
+    assert during_stalls([], probe) == {"underflows": 0, "during_stalls": 0, "longest_stall_ms": 0.0}
+    assert during_stalls(late, None) is None and during_stalls(None, probe) is None
