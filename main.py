@@ -44,7 +44,12 @@ def _packages_or_venv() -> None:
             args = [str(venv_python), str(ROOT / "main.py"), *sys.argv[1:]]
             if os.name == "nt":   # no real exec there: it would start a second process with its arguments unquoted
                 import subprocess
-                sys.exit(subprocess.call(args))
+                game = subprocess.Popen(args)
+                while True:
+                    try:
+                        sys.exit(game.wait())
+                    except KeyboardInterrupt:   # Ctrl-C reaches the game too: it stops and writes its reports
+                        continue
             os.execv(str(venv_python), args)
         shown = Path(".venv", "Scripts", "python") if os.name == "nt" else Path(".venv", "bin", "python")
         sys.exit(f"handtone: error: {e.name} is not installed for {sys.executable}: run `make setup` "

@@ -145,20 +145,20 @@ def open_stream(pa, settings, kind: str, callback, fmt=None, channels: int = 1, 
     the device's low latency was used) and "latency_note" (why not). ``stream.get_output_latency()`` is what we got.
     """
     spec = settings.input_device if kind == "input" else settings.output_device
-    named = spec is not None and str(spec).strip() != ""
-    index = choose_device(pa, spec, kind, int(settings.sample_rate))
-    if index is None and named:
-        # the player named a device: playing on without it would hide a typo behind "no speaker"
-        from game.child import ChildFailure
-        found = [f"{i}: {pa.get_device_info_by_index(i)['name']}" for i in range(pa.get_device_count())
-                 if _channels(pa.get_device_info_by_index(i), kind) > 0]
-        option = "--input-device" if kind == "input" else "--output-device"
-        raise ChildFailure(f"no {kind} device matching {spec!r}: give {option} an index or part of a name of: "
-                           f"{', '.join(found) or 'none found'}")
-    if index is None:
-        return None, f"no {kind} device"
-    # a device the player did not name that will not open (WASAPI refusing our format): the next default, if any
-    candidates = [index] if named else default_devices(pa, kind, int(settings.sample_rate))
+    rate = int(settings.sample_rate)
+    if spec is not None and str(spec).strip() != "":
+        index = choose_device(pa, spec, kind, rate)
+        if index is None:
+            # the player named a device: playing on without it would hide a typo behind "no speaker"
+            from game.child import ChildFailure
+            found = [f"{i}: {pa.get_device_info_by_index(i)['name']}" for i in range(pa.get_device_count())
+                     if _channels(pa.get_device_info_by_index(i), kind) > 0]
+            option = "--input-device" if kind == "input" else "--output-device"
+            raise ChildFailure(f"no {kind} device matching {spec!r}: give {option} an index or part of a name of: "
+                               f"{', '.join(found) or 'none found'}")
+        candidates = [index]
+    else:   # a default that will not open (WASAPI refusing our format): the next one, if any
+        candidates = default_devices(pa, kind, rate)
     reason = f"no {kind} device"
     for index in candidates:
         stream, info = _open_one(pa, settings, kind, index, callback, fmt, channels, block, latency)

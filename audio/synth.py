@@ -114,6 +114,11 @@ class Voice:
         self._ph = np.zeros(n, np.float64)
         self._tmp = np.zeros(n, np.float64)
         self._wave = np.zeros(n, np.float64)
+        # the callback passes these arrays every block: their views made now (analyze's replayed hand states are no
+        # shared record: nothing to bind)
+        for record, values, writes in ((hand, self.hand_vals, False), (voice, self.voice_vals, True)):
+            if hasattr(record, "bind"):
+                record.bind(values, writes=writes)
 
     def midi_for(self, area: float) -> float:
         """PitchMap.midi with precomputed constants (scalar math only); no area plays the lowest."""

@@ -112,6 +112,11 @@ def voice_from_session(session: dict, session_dir: Path, given: set) -> dict:
     ran = (_json(session_dir / "stats-vision.json") or {}).get("detector")
     if "detector" not in given and ran in ("landmarks", "classic"):
         out["detector"] = ran
+    elif "detector" in given and ran is not None:
+        # another detector measures other hand sizes: its own calibrated range, not the session's (the caller
+        # falls back to the player's calibration for the detector that will run)
+        out.pop("area_far", None)
+        out.pop("area_near", None)
     return out
 
 

@@ -72,6 +72,7 @@ def _write_seqlock(name: str, messages: int, gap: float, results) -> None:
     rec = handstate.attach_hand(name)
     try:
         values = np.zeros(NFIELDS)
+        rec.bind(values, writes=True)   # as the vision child binds its array
         stamps = []
         time.sleep(WRITER_START_S)
         for k in range(1, messages + 1):
@@ -250,6 +251,7 @@ def _spin_seqlock(rec, what: str):
     reader that wants each new state at once waits on a seqlock."""
     def read(tally: _Tally, proc, deadline: float) -> None:
         out = np.zeros(NFIELDS)
+        rec.bind(out)                   # as the synth binds its array
         read_into, sequence, monotonic = rec.read_into, rec.sequence, time.monotonic
         seen_seq, idle = -1, 0
         while not tally.done():

@@ -143,6 +143,8 @@ class SongClock:
         self.record = record
         self.resume_after = resume_after
         self.values = np.array([0.0, 0.0, INF, INF])
+        if record is not None:
+            record.bind(self.values)   # refresh() runs in audio callbacks: nothing allocated there
 
     @classmethod
     def attach(cls, shm: dict, settings) -> "SongClock":

@@ -73,10 +73,12 @@ class SeqlockRecord:
         self._scratch = np.zeros(len(self.fields), dtype="<f8")   # read()'s snapshot
         self._snap = np.zeros(len(self.fields), dtype="<f8")      # read_into's copy, committed only when whole
         #: the copies go through memoryviews: a slice assignment between two 'd' views is a memcpy at ~30 ns, where
-        #: numpy's ``[...] =`` costs ~65 ns (most of a read's time; `bench ipc`)
+        #: numpy's ``[...] =`` costs ~65 ns (most of a read's time; `bench ipc`). A caller's own array goes that way
+        #: once it is bound (bind): made ahead, so the audio callback allocates nothing, and no other array is held
         self._values_mv = memoryview(self._values)
         self._snap_mv = memoryview(self._snap)
-        self._caller = self._caller_mv = None   # the last float64 array a caller handed in, and a view of it
+        self._source = self._source_mv = None   # the array bound for write(), and its view
+        self._target = self._target_mv = None   # the array bound for read_into(), and its view
 
     # ---- life cycle -------------------------------------------------------------------------------------------
     @classmethod
@@ -101,10 +103,10 @@ class SeqlockRecord:
 
     def close(self) -> None:
         """Drop our views and mapping; the owner also unlinks the name."""
-        for view in (self._values_mv, self._caller_mv):
+        for view in (self._values_mv, self._source_mv, self._target_mv):
             if view is not None:
                 view.release()
-        self._values_mv = self._caller = self._caller_mv = None
+        self._values_mv = self._source = self._source_mv = self._target = self._target_mv = None
         self._seq = self._values = self.sequence = None  # views must go before the mapping can close
         close_segment(self.shm, self.owner)
 
@@ -112,19 +114,20 @@ class SeqlockRecord:
     def name(self) -> str:
         return self.shm.name
 
-    def _view_of(self, array) -> memoryview | None:
-        """A 'd' memoryview of a caller's float64 array of our length, or None for anything else (a list, another
-        dtype: those take numpy's copy). Kept for the next call: the synth and the vision loop pass the same
-        preallocated array every time, so after the first call this allocates nothing."""
-        if array is self._caller:
-            return self._caller_mv
-        if not (isinstance(array, np.ndarray) and array.dtype == np.float64 and array.shape == self._snap.shape
-                and array.flags.c_contiguous and array.dtype.isnative):
-            return None
-        if self._caller_mv is not None:
-            self._caller_mv.release()
-        self._caller, self._caller_mv = array, memoryview(array)
-        return self._caller_mv
+    def bind(self, array: np.ndarray, writes: bool = False) -> None:
+        """From now on copy through a memoryview of ``array`` when it is the one passed to read_into (or to write,
+        with ``writes``): the synth and the clocks pass the same preallocated array every block. Made here, ahead
+        of the stream, so the callback allocates nothing; other arrays and lists take numpy's copy."""
+        if not (isinstance(array, np.ndarray) and array.dtype == np.float64 and array.dtype.isnative
+                and array.shape == self._snap.shape and array.flags.c_contiguous):
+            raise ValueError(f"bind needs a contiguous float64 array of {self._snap.size} values")
+        old = self._source_mv if writes else self._target_mv
+        if old is not None:
+            old.release()
+        if writes:
+            self._source, self._source_mv = array, memoryview(array)
+        else:
+            self._target, self._target_mv = array, memoryview(array)
 
     # ---- writer -----------------------------------------------------------------------------------------------
     def write(self, values) -> None:
@@ -136,12 +139,11 @@ class SeqlockRecord:
         continues from the record's counter, made odd: that also repairs a writer that died mid-write."""
         seq = self._seq
         s = (self.sequence() | 1) if self._published is None else self._published + 1   # odd: writing
-        source = self._caller_mv if values is self._caller else self._view_of(values)
         seq[0] = s               # each store to the aligned uint64 is one 8-byte store
-        if source is None:
-            self._values[...] = values
+        if values is self._source:
+            self._values_mv[:] = self._source_mv
         else:
-            self._values_mv[:] = source
+            self._values[...] = values
         self._published = s + 1
         seq[0] = s + 1
 
@@ -158,11 +160,10 @@ class SeqlockRecord:
             snap = self._snap_mv
             snap[:] = self._values_mv
             if counter() == s1:
-                dest = self._caller_mv if out is self._caller else self._view_of(out)
-                if dest is None:
-                    out[...] = self._snap
+                if out is self._target:
+                    self._target_mv[:] = snap
                 else:
-                    dest[:] = snap
+                    out[...] = self._snap
                 return True
         return self._retry_into(out, max_tries - 1)
 

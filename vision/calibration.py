@@ -119,6 +119,8 @@ def save(cal: Calibration, settings) -> Path:
 def load(settings, notice=None) -> Calibration | None:
     """The player's saved calibration, or None (none saved, or unusable: ``notice`` is told why)."""
     path = calibration_path(settings)
+    if not path.is_file() and os.name != "nt":   # saved before reserved names got their '_' (elsewhere than Windows)
+        path = path.with_name(path.name.replace("_.json", ".json")) if path.name.endswith("_.json") else path
     if not path.is_file():
         return None
     try:

@@ -110,6 +110,7 @@ class VisionLoop:
         self.last_frame = None      # the picture shown again while a paced source is held by a pause
         self.held_s = 0.0           # time a paced source spent held (left out of its frame rate)
         self.values = np.zeros(len(HAND_FIELDS), np.float64)
+        hand_rec.bind(self.values, writes=True)   # every frame's state goes out through this array
         self.rows: list = []
         self.capture_ms: list = []
         self.detect_ms: list = []

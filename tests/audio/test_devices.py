@@ -158,3 +158,22 @@ def test_on_windows_the_default_is_wasapis_device_when_it_runs_at_the_session_ra
     assert default_devices(_WindowsPortAudio(wasapi=False), "output", 48000, platform="win32") == [0]
     assert default_devices(pa, "output", 48000, platform="linux") == [0]
     assert choose_device(pa, "realtek", "output", 48000) == 2          # a named device is the player's choice
+
+
+def test_a_default_that_will_not_open_gives_way_to_the_next_and_a_named_one_does_not(monkeypatch):
+    """WASAPI shares a device only at its own format: when it refuses, open_stream opens PortAudio's default."""
+    from audio import devices
+    tried = []
+
+    def open_one(pa, settings, kind, index, *rest):
+        tried.append(index)
+        return (None, f"{kind} device {index} cannot be opened") if index == 2 else (f"stream on {index}", {})
+
+    real = devices.default_devices
+    monkeypatch.setattr(devices, "default_devices", lambda pa, kind, rate: real(pa, kind, rate, platform="win32"))
+    monkeypatch.setattr(devices, "_open_one", open_one)
+    pa = _WindowsPortAudio()
+    assert devices.open_stream(pa, Settings(), "output", None) == ("stream on 0", {}) and tried == [2, 0]
+    tried.clear()
+    stream, reason = devices.open_stream(pa, Settings(output_device="realtek"), "output", None)
+    assert stream is None and reason == "output device 2 cannot be opened" and tried == [2]

@@ -278,3 +278,13 @@ def test_the_voice_and_detector_come_from_the_session_unless_given(tmp_path):
     assert "snap" not in got and "detector" not in got and "area_far" not in got and got["block"] == 256
     (tmp_path / "stats-vision.json").unlink()
     assert voice_from_session({"sound": {"block": 64}}, tmp_path, set()) == {"block": 64}
+
+
+def test_another_detector_given_takes_its_own_pitch_range_not_the_sessions(tmp_path):
+    """The calibration keeps a range per detector (they measure hands differently): a session that ran landmarks,
+    analysed with --detector classic, must not be scored with the landmarks' hand sizes."""
+    session = {"pitch": {"area_far": 0.02, "area_near": 0.2, "pitch_margin": 1.0}}
+    (tmp_path / "stats-vision.json").write_text(json.dumps({"detector": "landmarks"}))
+    got = voice_from_session(session, tmp_path, given={"detector"})
+    assert "area_far" not in got and "area_near" not in got and got["pitch_margin"] == 1.0
+    assert voice_from_session(session, tmp_path, given=set())["area_far"] == 0.02

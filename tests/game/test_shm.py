@@ -135,20 +135,23 @@ def test_a_new_writer_continues_the_counter_and_each_write_moves_it_by_two():
         owner.close()
 
 
-def test_any_array_or_list_goes_in_and_out_and_close_releases_every_view():
-    """The copies run through memoryviews of the caller's float64 array, kept while the caller passes the same one;
-    lists, other dtypes, strided arrays and a new array each call must give the same values, and close() must
-    still unmap and unlink (a view left on the mapping would make it raise BufferError or leave the segment)."""
+def test_bound_arrays_other_arrays_and_lists_all_go_in_and_out_and_close_releases_the_views():
+    """Arrays bound with bind() (the synth's, vision's) copy through memoryviews; lists, other dtypes, strided and
+    unbound arrays take numpy's copy; both give the same values, a reader's and a writer's binding on one handle do
+    not disturb each other, and close() releases every view (one left open would read the unmapped segment)."""
     name = f"handtone-test{os.getpid()}-views"
     owner = SeqlockRecord.create(name, FIELDS)
     n = len(FIELDS)
     try:
-        same = np.zeros(n)
-        for k in range(3):                          # the same preallocated array, as the synth and vision pass
-            same[:] = np.arange(n) + k
-            owner.write(same)
-            out = np.zeros(n)
-            assert owner.read_into(out) and (out == np.arange(n) + k).all()
+        source, target = np.zeros(n), np.zeros(n)
+        owner.bind(source, writes=True)
+        owner.bind(target)
+        for k in range(3):                          # the same preallocated arrays, as the synth and vision pass
+            source[:] = np.arange(n) + k
+            owner.write(source)
+            assert owner.read_into(target) and (target == np.arange(n) + k).all()
+            other = np.zeros(n)                     # an unbound array
+            assert owner.read_into(other) and (other == target).all()
         owner.write([float(i) * 2 for i in range(n)])                           # a list
         assert owner.read()["t_published"] == 2.0 * (n - 1)
         owner.write(np.arange(n, dtype=np.float32))                             # another dtype
@@ -157,11 +160,15 @@ def test_any_array_or_list_goes_in_and_out_and_close_releases_every_view():
         wide = np.zeros((n, 2))
         assert owner.read_into(wide[:, 1]) and (wide[:, 1] == np.arange(n)).all() and (wide[:, 0] == 0).all()
         owner.write(np.full(n, 3.0)[::-1])                                      # a reversed (strided) view
-        kept = np.zeros(n)
-        assert owner.read_into(kept) and (kept == 3.0).all()
+        assert owner.read_into(target) and (target == 3.0).all()
         owner._seq[0] += 1                                                      # a writer died mid-write
-        kept_before = kept.copy()
-        assert owner.read_into(kept, max_tries=10) is False and (kept == kept_before).all()
+        assert owner.read_into(target, max_tries=10) is False and (target == 3.0).all()
+        with pytest.raises(ValueError, match="contiguous float64 array of 10 values"):
+            owner.bind(np.zeros(n, np.float32))
+        views = (owner._values_mv, owner._source_mv, owner._target_mv)
     finally:
         owner.close()
     assert not Path(f"/dev/shm/{name}").exists()
+    for view in views:
+        with pytest.raises(ValueError):
+            view.tobytes()

@@ -6,6 +6,7 @@ ships as sample data; the face cascade needs a real face, a drawn oval is not on
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -319,6 +320,12 @@ def test_file_names_and_unusable_files(tmp_path, warm_calibration):
     assert told and "calibration version 99, expected 1" in told[0] and "python main.py calibrate" in told[0]
     path.write_text("{not json", encoding="utf-8")
     assert calibration.load(s, told.append) is None
+    # a player called Con whose calibration was saved as con.json, before reserved names got their '_'
+    con = settings_for(tmp_path, player="Con")
+    saved = calibration.save(dataclasses.replace(warm_calibration, player="Con"), con)
+    assert saved.name == "con_.json"
+    saved.rename(saved.with_name("con.json"))
+    assert calibration.load(con) is not None and calibration.load(con).player == "Con"
 
 
 def test_default_calibration_dir_follows_xdg(monkeypatch, tmp_path):
