@@ -114,7 +114,10 @@ def test_synth_and_music_play_log_and_save(pulse, session):
     t = np.array([r["t_dac"] for r in rows])
     assert np.all(np.diff(t) > 0) and abs(t[0] - st["wav_t_start"]) < 1e-4
     rate, wav = read_wav(session.dir / "synth.wav")
-    assert wav.size == len(rows) * SETTINGS.block, "synth.wav holds exactly the blocks in synth.csv"
+    # synth.wav holds exactly the blocks in synth.csv, plus the silence filled in where a stall of the machine made
+    # the DAC times jump (so the file stays on the clock): the stats count it, to the millisecond
+    gap = wav.size - len(rows) * SETTINGS.block
+    assert gap >= 0 and abs(gap - st["wav_gaps_s"] * rate) <= 0.0005 * rate + 1, (gap, st["wav_gaps_s"])
 
     def window(a, b):
         i = int((a - st["wav_t_start"]) * rate)
