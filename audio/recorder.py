@@ -178,9 +178,9 @@ class Recorder:
         self.read = written
 
     def _levels(self, chunk: np.ndarray) -> None:
-        if chunk.size:
-            self.peak = max(self.peak, int(np.abs(chunk.astype(np.int32)).max()))
         x = chunk.astype(np.float64) / 32768.0
+        if x.size:
+            self.peak = max(self.peak, int(round(float(np.abs(x).max()) * 32768.0)))
         pos = 0
         while pos < x.size:
             take = min(self._level_len - self._level_n, x.size - pos)

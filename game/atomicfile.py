@@ -31,14 +31,15 @@ def write_atomic(path: Path, data: bytes, fsync: bool = False, mode: int = 0o644
             if fsync:
                 f.flush()
                 os.fsync(f.fileno())
-        _replace(tmp, path)
+        replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
 
 
-def _replace(tmp: str, path: Path) -> None:
+def replace(tmp, path) -> None:
+    """os.replace, retried on Windows while another program briefly holds the file (see RETRY_LOCKED)."""
     for attempt in range(REPLACE_TRIES):
         try:
             os.replace(tmp, path)

@@ -348,6 +348,7 @@ def run_analyze(args) -> int:
     session = session_of(video)
     given = {k for k, v in vars(args).items() if v is not None}
     replayed = voice_from_session(session, video.parent, given) if session else {}
+    session_range = {"area_far", "area_near"} <= replayed.keys()   # else the player's calibration, as live
     try:
         settings = _settings_from(args, demo=False, drop=("video", "workers", "mode", "compare", "json"),
                                   camera=str(video), window=False,
@@ -360,9 +361,9 @@ def run_analyze(args) -> int:
     if session:
         say(f"scored as {video.parent.name} was played (its session.json): {song.title}, {settings.difficulty}, "
             f"player {settings.player}, {settings.detector} detector, snap {settings.snap}"
-            + ("" if {"area_far", "area_near"} <= replayed.keys() else
+            + ("" if session_range else
                " (the session kept no pitch range: the player's calibration or the default is used)"))
-    if not {"area_far", "area_near"} <= replayed.keys():
+    if not session_range:
         from vision.calibration import session_settings
         settings = session_settings(settings, say)   # the player's calibration sets the pitch range as in a session
     try:

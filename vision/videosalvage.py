@@ -13,13 +13,13 @@ Other codecs (H.264 where OpenCV can encode it) are not rebuilt: ``rebuild`` say
 from __future__ import annotations
 
 import mmap
-import os
 import struct
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from game.atomicfile import replace
 from game.quiet import quiet_ffmpeg
 
 VOP_START = b"\x00\x00\x01\xb6"      # start of each MPEG-4 Part 2 frame
@@ -139,7 +139,7 @@ def rebuild(path: Path, fps: float, width: int, height: int) -> tuple[int, str]:
             return 0, f"{path.name} holds no whole frame"
         n, what, rebuilt = _rebuild(path, data, start, end, fps, width, height)
     if rebuilt is not None:   # once the original is closed and unmapped: Windows refuses to replace an open file
-        os.replace(rebuilt, path)
+        replace(rebuilt, path)
     return n, what
 
 
