@@ -176,7 +176,8 @@ def label_rss(sampler: RssSampler, session_dir: Path | None) -> dict:
 
 def bench_audio(seconds: float = 60.0, block: int | None = None, latency: str | None = None,
                 null_sink: bool = False, detector: str | None = None, song: str | None = None,
-                keep: str | None = None, say=print, music_latency: str | None = None) -> dict:
+                keep: str | None = None, say=print, music_latency: str | None = None,
+                landmark_threads: int | None = None) -> dict:
     """Run one headless demo session of ``seconds`` and return its audio figures (see the module docstring)."""
     from audio.nullsink import private_sink
     from game import song as song_mod
@@ -188,7 +189,7 @@ def bench_audio(seconds: float = 60.0, block: int | None = None, latency: str | 
         settings = bench_settings({
             "camera": "demo", "loop_video": True, "window": False, "duration": seconds, "out_dir": str(out_dir),
             "data_dir": str(out_dir / "data"), "block": block, "latency": latency, "music_latency": music_latency,
-            "detector": detector, "song": song})
+            "detector": detector, "song": song, "landmark_threads": landmark_threads})
         from audio.stallprobe import StallProbe
         with private_sink(null_sink, settings.sample_rate), StallProbe() as probe, \
                 RssSampler(rss_interval(seconds)) as sampler:

@@ -34,17 +34,18 @@ def _kwargs(name: str, args) -> dict:
     if name == "ipc":
         return {"messages": max(100, args.messages), "frames": max(10, args.frames or 200)}
     if name == "vision":
-        return {"frames": max(20, args.frames or 400)}
+        return {"frames": max(20, args.frames or 400), "landmark_threads": args.landmark_threads or 0}
     if name == "pipeline":
         return {"frames": max(10, args.frames or 300), "workers": args.workers}
     session = {"null_sink": args.null_sink}
     if name == "latency":
         return session | {"seconds": args.seconds or 60.0, "detector": args.detector, "block": args.block,
-                          "latency": args.latency, "keep": args.keep}
+                          "latency": args.latency, "keep": args.keep, "landmark_threads": args.landmark_threads}
     if name == "audio":
         seconds = args.seconds if args.seconds else 60.0 * args.minutes
         return session | {"seconds": seconds, "block": args.block, "latency": args.latency,
-                          "detector": args.detector, "keep": args.keep, "music_latency": args.music_latency}
+                          "detector": args.detector, "keep": args.keep, "music_latency": args.music_latency,
+                          "landmark_threads": args.landmark_threads}
     if name == "startup":
         return session | {"runs": max(1, args.runs or 5), "detector": args.detector}
     if name == "report":

@@ -122,7 +122,7 @@ def glide_half_ms(glide_ms: float, block: int, rate: float) -> float:
 # ---- the bench ----------------------------------------------------------------------------------------------------
 def bench_latency(seconds: float = 60.0, null_sink: bool = False, detector: str | None = None,
                   block: int | None = None, latency: str | None = None, glide_ms: float | None = 0.0,
-                  keep: str | None = None) -> dict:
+                  keep: str | None = None, landmark_threads: int | None = None) -> dict:
     """Run one headless session of ``seconds`` on the jump clip and return its jump latencies (module docstring).
     glide_ms: the synth's glide for the run (0: none, the machine's figure; None: the player's setting)."""
     from audio.bench import figures
@@ -138,7 +138,8 @@ def bench_latency(seconds: float = 60.0, null_sink: bool = False, detector: str 
     try:
         settings = bench_settings({"loop_video": True, "window": False, "duration": seconds,
                                    "out_dir": str(out_dir), "data_dir": str(out_dir / "data"), "block": block,
-                                   "latency": latency, "detector": detector})
+                                   "latency": latency, "detector": detector,
+                                   "landmark_threads": landmark_threads})
         player_glide = settings.glide_ms
         if glide_ms is not None:
             settings = settings.replace(glide_ms=float(glide_ms))
@@ -153,6 +154,7 @@ def bench_latency(seconds: float = 60.0, null_sink: bool = False, detector: str 
         frames = session.csv("frames.csv", ("frame_index", "t_capture", "present", "area", "total_ms"))
         synth = session.csv("synth.csv", ("t_dac", "midi", "amplitude", "frame_index"))
         session_figures = figures(session.dir)
+        vision_stats = session.json("stats-vision.json")
         jumps = match_jumps(frames, synth, plan)
     finally:
         if not keep:
@@ -194,7 +196,8 @@ def bench_latency(seconds: float = 60.0, null_sink: bool = False, detector: str 
         "session": {k: session_figures.get(k) for k in (
             "detector", "vision_fps", "vision_frames", "vision_dropped", "synth_mode", "output_device",
             "requested_latency_ms", "output_latency_ms", "synth_underflows_flag", "synth_underflows_clock")},
-        "stop_reason": result.reason, "session_dir": str(session) if keep else None,
+        "landmark_threads": vision_stats.get("landmark_threads"),
+        "stop_reason": result.reason, "session_dir": str(session.dir) if keep else None,
         "example": example, "jump_rows": jumps,
         "targets": [target(f"motion-to-sound p50 <= {TARGET_P50_MS:g} ms", p50, TARGET_P50_MS),
                     target(f"motion-to-sound p99 <= {TARGET_P99_MS:g} ms", p99, TARGET_P99_MS)],
@@ -219,9 +222,12 @@ def format_latency(r: dict) -> str:
         return "-" if v is None else f"{v:g}{unit}"
     s, c = r["session"], r["clip"]
     pf = r["per_frame_ms"]
+    n = r.get("landmark_threads")
+    threads = f" (landmark model on {n} thread{'s' if n > 1 else ''})" if n else ""
     lines = [
-        f"latency bench: {r['seconds']:g} s headless session, {s['detector']} detector at {f(s['vision_fps'], ' fps')}"
-        f", output {s['output_device'] or 'none'}{' (private PulseAudio null sink)' if r['null_sink'] else ''}",
+        f"latency bench: {r['seconds']:g} s headless session, {s['detector']} detector{threads} at "
+        f"{f(s['vision_fps'], ' fps')}, output {s['output_device'] or 'none'}"
+        f"{' (private PulseAudio null sink)' if r['null_sink'] else ''}",
         f"  clip: the hand jumps every {c['every']} frames at {c['fps']:g} fps between MIDI {c['low_midi']:g} and "
         f"{c['high_midi']:g} ({c['high_midi'] - c['low_midi']:.1f} semitones)",
         f"  block {r['block']} frames at {r['sample_rate']} Hz, --latency {r['latency_setting']}: asked "

@@ -114,6 +114,7 @@ class Settings:
     # vision
     detector: str = "auto"               # auto | landmarks | classic (auto: landmarks when its models are there)
     landmark_model: str = "lite"         # lite | full: MediaPipe Hands model size for the landmarks detector
+    landmark_threads: int = 0            # threads the landmark model runs on in a session (0: 2 when there are 2 cores)
     pitch_hand: str = "right"            # the player's hand that sets the pitch; the other sets the volume
     models_dir: str = ""                 # where the landmark models are cached ("": ~/.cache/handtone/models)
     calibration_dir: str = ""            # saved per-player calibrations ("": ~/.config/handtone/calibration)
@@ -321,6 +322,8 @@ def validate(s: Settings) -> None:
     if s.landmark_model not in LANDMARK_MODELS:
         raise _bad("landmark_model", f"landmark-model must be one of {', '.join(LANDMARK_MODELS)}, "
                                      f"got {s.landmark_model!r}")
+    if not 0 <= s.landmark_threads <= 16:
+        raise _bad("landmark_threads", f"landmark-threads must be 0 (automatic) to 16, got {s.landmark_threads}")
     if s.pitch_hand not in HANDS:
         raise _bad("pitch_hand", f"pitch-hand must be one of {', '.join(HANDS)}, got {s.pitch_hand!r}")
     if not 0.0 < s.area_far < s.area_near <= 1.0:

@@ -70,13 +70,15 @@ def make_detector(settings, notice=None, live: bool = False):
     auto: landmarks when its models and LiteRT are there, else classic; ``notice`` is told which was chosen and why.
     A named detector that cannot run raises DetectorUnavailable with what to do. live: for the vision child, where
     the landmarks detector looks for a second hand in a worker thread (not in analysis: its hands must not depend on
-    timing). A detector may have ``close()``: call it when done.
+    timing) and its landmark model runs on vision/landmarks.session_threads (analysis runs one thread per worker).
+    A detector may have ``close()``: call it when done.
     """
     name = settings.detector
     if name in ("auto", "landmarks"):
-        from vision.landmarks import LandmarkDetector
+        from vision.landmarks import LandmarkDetector, session_threads
         try:
-            det = LandmarkDetector.from_settings(settings, background_search=live)
+            det = LandmarkDetector.from_settings(settings, background_search=live,
+                                                 landmark_threads=session_threads(settings) if live else -1)
         except DetectorUnavailable as e:
             if name == "landmarks":
                 raise

@@ -46,7 +46,20 @@ CONNECTIONS = ((0, 1), (1, 2), (2, 3), (3, 4), (0, 5), (5, 6), (6, 7), (7, 8), (
                (9, 13), (13, 14), (14, 15), (15, 16), (13, 17), (0, 17), (17, 18), (18, 19), (19, 20))
 
 
-def load_interpreter(path, threads: int = 1):
+def session_threads(settings) -> int:
+    """Threads the landmark model runs on in a live session: settings.landmark_threads, or (0) 2 where the machine
+    has 2 cores or more. Why 2: a session's frames come 33 ms apart, so what counts is how soon one frame's hand
+    state is out, and a second thread takes a 640x480 frame's model run from ~2.1 to ~1.3 ms here (a hand that jumps
+    costs two runs: ~6.2 -> ~4.0 ms) for ~0.5 ms more CPU a frame. The palm detector stays on one: it runs in line
+    only while no hand is tracked, and otherwise in its worker thread beside the frame, where a second thread would
+    compete with the landmark model for the same cores."""
+    if settings.landmark_threads:
+        return int(settings.landmark_threads)
+    import os
+    return 2 if (os.cpu_count() or 1) >= 2 else 1
+
+
+def load_interpreter(path, threads: int | None = 1):
     """A LiteRT interpreter, allocated (its 'Created TensorFlow Lite XNNPACK delegate' line kept off the terminal)."""
     try:
         from ai_edge_litert.interpreter import Interpreter
@@ -98,7 +111,6 @@ class LandmarkModel:
         self.input_index = self.it.get_input_details()[0]["index"]
         self.crop = np.zeros((LM_INPUT, LM_INPUT, 3), np.uint8)
         self.rgb = np.zeros((LM_INPUT, LM_INPUT, 3), np.uint8)
-        self.tensor = np.zeros((1, LM_INPUT, LM_INPUT, 3), np.float32)
         self.dst = np.array([[0, 0], [LM_INPUT, 0], [0, LM_INPUT]], np.float32)
 
     def run(self, frame: np.ndarray, roi: Roi):
@@ -106,8 +118,11 @@ class LandmarkModel:
         cv2.warpAffine(frame, m, (LM_INPUT, LM_INPUT), dst=self.crop, flags=cv2.INTER_LINEAR,
                        borderMode=cv2.BORDER_CONSTANT)
         cv2.cvtColor(self.crop, cv2.COLOR_BGR2RGB, dst=self.rgb)
-        np.multiply(self.rgb, 1.0 / 255.0, out=self.tensor[0], casting="unsafe")
-        self.it.set_tensor(self.input_index, self.tensor)
+        # scaled straight into the interpreter's input (set_tensor would copy it there once more); the view must
+        # be gone before invoke, which refuses to run while one exists
+        tensor = self.it.tensor(self.input_index)()
+        np.multiply(self.rgb, 1.0 / 255.0, out=tensor[0], casting="unsafe")
+        del tensor
         self.it.invoke()
         presence = float(self.it.get_tensor(self.presence_index).ravel()[0])
         # MediaPipe's "right" assumes a mirrored (selfie) picture; ours is the camera's own, so it is the other hand
@@ -132,6 +147,7 @@ class LandmarkDetector:
         self.rois: list = []            # crops for the hands tracked into the next frame
         self.since_search = 0
         self.palm_runs = 0              # counters for the stats and the bench
+        self.threads: int | None = 1    # the landmark model's LiteRT threads (from_settings sets it)
         self.landmark_runs = 0
         self.tracking = True            # False: forget the hands every frame, search palms each time (the bench)
         self.background_search = background_search
@@ -140,20 +156,27 @@ class LandmarkDetector:
         self._search_frame: np.ndarray | None = None
 
     @classmethod
-    def from_settings(cls, settings, threads: int | None = 1, background_search: bool = False) -> "LandmarkDetector":
-        """threads: LiteRT's per interpreter (a session uses 1; None: LiteRT's default, for bench vision);
+    def from_settings(cls, settings, threads: int | None = 1, background_search: bool = False,
+                      landmark_threads: int | None = -1) -> "LandmarkDetector":
+        """threads: LiteRT's per interpreter (None: LiteRT's default, for bench vision); landmark_threads: the
+        landmark model's alone (-1: as ``threads``; the live child gives session_threads());
         background_search: look for a second hand in a worker thread (the live vision child)."""
         from vision.models import ModelsMissing, model_paths
         try:
             paths = model_paths(settings.models_dir, settings.landmark_model)
         except ModelsMissing as e:
             raise DetectorUnavailable(str(e)) from None
-        return cls(load_interpreter(paths["palm"], threads), load_interpreter(paths["landmark"], threads),
-                   settings.width, settings.height, settings.pitch_hand, settings.landmark_model,
-                   background_search=background_search)
+        if landmark_threads == -1:
+            landmark_threads = threads
+        det = cls(load_interpreter(paths["palm"], threads), load_interpreter(paths["landmark"], landmark_threads),
+                  settings.width, settings.height, settings.pitch_hand, settings.landmark_model,
+                  background_search=background_search)
+        det.threads = landmark_threads
+        return det
 
     def describe(self) -> str:
-        return f"landmarks ({self.size} models on LiteRT)"
+        on = f", {self.threads} threads" if self.threads and self.threads > 1 else ""
+        return f"landmarks ({self.size} models on LiteRT{on})"
 
     def detect(self, frame: np.ndarray) -> Detection:
         found = []   # (presence, xy, right, roi)

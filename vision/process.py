@@ -82,6 +82,8 @@ def run(ctx) -> None:
         stats.update({"source": source.describe() if source is not None else s.camera,
                       "detector": getattr(detector, "name", s.detector) if detector is not None else s.detector,
                       "window": window is not None})
+        if getattr(detector, "name", None) == "landmarks":
+            stats["landmark_threads"] = detector.threads
         if loop is not None and loop.video is not None:
             stats.update(loop.video.stats())
         if log is not None:

@@ -34,6 +34,8 @@ def test_settings_are_frozen():
     ({"block": "many"}, "--block: 'many' is not a whole number"),
     ({"count_in": -1}, "count-in must be 0..30 seconds"),
     ({"detector": "magic"}, "detector 'magic' does not exist: use one of auto, landmarks, classic"),
+    ({"landmark_threads": -1}, r"landmark-threads must be 0 \(automatic\) to 16, got -1"),
+    ({"landmark_threads": "two"}, "--landmark-threads: 'two' is not a whole number"),
 ])
 def test_bad_values_say_what_is_wrong(cli, message):
     with pytest.raises(settings.SettingsError, match=message):

@@ -297,3 +297,35 @@ def test_live_detector_looks_for_a_second_hand_in_its_worker_thread(photos):
     finally:
         det.close()
     assert not [t for t in threading.enumerate() if t.name.startswith("palm-search")]
+
+
+def test_live_landmark_model_runs_on_session_threads_and_finds_the_same_hands(photos, monkeypatch):
+    """The vision child runs the landmark model on vision/landmarks.session_threads (2 where there are 2 cores:
+    a frame's hand state is out ~1 ms sooner), the palm detector on 1; analysis and calibration keep one thread.
+    XNNPACK's threads split the work, not the sums: the hands found are the same to the bit, so `analyze` of a
+    recorded session still reads what the live session read."""
+    from vision.detector import DetectorUnavailable, make_detector
+    from vision.landmarks import session_threads
+    assert session_threads(settings(landmark_threads=3)) == 3
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    assert session_threads(settings()) == 1
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    assert session_threads(settings()) == 2
+    try:
+        live = make_detector(settings(detector="landmarks"), live=True)
+        offline = make_detector(settings(detector="landmarks"))
+    except DetectorUnavailable as e:
+        standins.missing(f"landmarks detector: {e}")
+    try:
+        assert (live.threads, offline.threads) == (2, 1)
+        assert live.describe() == "landmarks (lite models on LiteRT, 2 threads)"
+        assert offline.describe() == "landmarks (lite models on LiteRT)"
+        frames = [f for f, t in hc.clip_with_hand(photos["building"], 30, seed=5) if t is not None]
+        for frame in frames:
+            a, b = live.detect(frame).hand, offline.detect(frame).hand
+            assert (a is None) == (b is None)
+            if a is not None:
+                assert np.array_equal(a.landmarks, b.landmarks) and a.area == b.area
+    finally:
+        live.close()
+        offline.close()
