@@ -98,11 +98,11 @@ VOICE_FIELDS = {"sound": ("block", "snap", "snap_strength", "vibrato_cents", *RE
                 "pitch": REPLAYED_PITCH, "hands": REPLAYED_HANDS}
 
 
-def voice_from_session(session: dict, session_dir: Path, given: set) -> dict:
+def voice_from_session(session: dict, session_dir: Path, given: set, detector: str | None = None) -> dict:
     """The settings the session's voice and detector ran with, less those the command line gives (``given``):
     block, snapping, vibrato, glide, envelope, volume, the pitch range (as calibrated then), the pitch hand, the
     landmark model, and the detector that ran (stats-vision.json). A session from before these were kept gives
-    what it has; the rest stay as now."""
+    what it has; the rest stay as now. ``detector``: the one the command line gives, when it does."""
     out = {}
     for group, fields in VOICE_FIELDS.items():
         recorded = session.get(group)
@@ -112,9 +112,9 @@ def voice_from_session(session: dict, session_dir: Path, given: set) -> dict:
     ran = (_json(session_dir / "stats-vision.json") or {}).get("detector")
     if "detector" not in given and ran in ("landmarks", "classic"):
         out["detector"] = ran
-    elif "detector" in given and ran is not None:
+    elif "detector" in given and ran is not None and detector != ran:
         # another detector measures other hand sizes: its own calibrated range, not the session's (the caller
-        # falls back to the player's calibration for the detector that will run)
+        # falls back to the player's calibration for the detector that will run); "auto" counts as another
         out.pop("area_far", None)
         out.pop("area_near", None)
     return out

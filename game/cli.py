@@ -353,7 +353,7 @@ def run_analyze(args) -> int:
     # snapping, vibrato, glide, pitch range, pitch hand, detector), unless given here
     session = session_of(video)
     given = {k for k, v in vars(args).items() if v is not None}
-    replayed = voice_from_session(session, video.parent, given) if session else {}
+    replayed = voice_from_session(session, video.parent, given, args.detector) if session else {}
     session_range = {"area_far", "area_near"} <= replayed.keys()   # else the player's calibration, as live
     try:
         settings = _settings_from(args, demo=False, drop=("video", "workers", "mode", "compare", "json"),

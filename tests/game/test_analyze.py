@@ -285,6 +285,10 @@ def test_another_detector_given_takes_its_own_pitch_range_not_the_sessions(tmp_p
     analysed with --detector classic, must not be scored with the landmarks' hand sizes."""
     session = {"pitch": {"area_far": 0.02, "area_near": 0.2, "pitch_margin": 1.0}}
     (tmp_path / "stats-vision.json").write_text(json.dumps({"detector": "landmarks"}))
-    got = voice_from_session(session, tmp_path, given={"detector"})
-    assert "area_far" not in got and "area_near" not in got and got["pitch_margin"] == 1.0
+    for other in ("classic", "auto", None):
+        got = voice_from_session(session, tmp_path, given={"detector"}, detector=other)
+        assert "area_far" not in got and "area_near" not in got and got["pitch_margin"] == 1.0, other
     assert voice_from_session(session, tmp_path, given=set())["area_far"] == 0.02
+    # the detector the session ran, named on the command line: the session's range still holds
+    same = voice_from_session(session, tmp_path, given={"detector"}, detector="landmarks")
+    assert (same["area_far"], same["area_near"]) == (0.02, 0.2) and "detector" not in same
