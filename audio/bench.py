@@ -241,7 +241,8 @@ def figures(session_dir: Path) -> dict:
         "music_underflows_at": raw_music.get("underflows_clock_at"),
         "music_latency_setting": raw_music.get("latency_setting"),
         "music_output_latency_ms": raw_music.get("output_latency_ms"),
-        "detector": vision.get("detector"), "vision_fps": vision.get("fps"), "vision_frames": vision.get("frames"),
+        "detector": vision.get("detector"), "landmark_threads": vision.get("landmark_threads"),
+        "vision_fps": vision.get("fps"), "vision_frames": vision.get("frames"),
         "vision_dropped": vision.get("dropped_frames"), "frame_ms_p50": vision.get("total_ms_p50"),
         "frame_ms_p95": vision.get("total_ms_p95"),
         "cpu_s": {name: p.get("cpu_s") for name, p in procs.items() if p.get("cpu_s") is not None},
@@ -310,8 +311,11 @@ def format_audio(r: dict) -> str:
 
     def f(v, unit=""):
         return "-" if v is None else f"{v}{unit}"
+    n = r.get("landmark_threads")
+    threads = f" (landmark model on {n} thread{'s' if n > 1 else ''})" if n else ""
     lines = [
-        f"bench audio: {r['seconds']:g} s demo session ({f(r['played_s'], ' s')} played), {r['detector']} detector at "
+        f"bench audio: {r['seconds']:g} s demo session ({f(r['played_s'], ' s')} played), {r['detector']} detector"
+        f"{threads} at "
         f"{f(r['vision_fps'])} fps, output {r['output_device'] or 'none'}"
         f"{' (private PulseAudio null sink)' if r['null_sink'] else ''}; {r['machine']['cores']} cores, "
         f"Python {r['machine']['python']}",

@@ -34,7 +34,7 @@ def _kwargs(name: str, args) -> dict:
     if name == "ipc":
         return {"messages": max(100, args.messages), "frames": max(10, args.frames or 200)}
     if name == "vision":
-        return {"frames": max(20, args.frames or 400), "landmark_threads": args.landmark_threads or 0}
+        return {"frames": max(20, args.frames or 400), "landmark_threads": args.landmark_threads}
     if name == "pipeline":
         return {"frames": max(10, args.frames or 300), "workers": args.workers}
     session = {"null_sink": args.null_sink}

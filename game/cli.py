@@ -147,7 +147,8 @@ def parser() -> argparse.ArgumentParser:
                            "keep them as JSON and a PNG plot in --results. ipc: the hand state one way through our "
                            "shared-memory seqlock, multiprocessing.Queue, Pipe and a pickle file, and a 640x480 frame "
                            "through shared memory and a Queue. vision: each detector's fps and ms per frame at "
-                           "640x480, on one thread and on OpenCV's/LiteRT's default threads. pipeline: capture -> "
+                           "640x480, on one pinned thread, on a session's threads and on OpenCV's/LiteRT's default "
+                           "threads. pipeline: capture -> "
                            "detect -> draw sequentially, with threads, with processes and a process pool. latency: a "
                            "headless session on a clip whose hand jumps at known frames, motion-to-sound p50/p95/p99. "
                            "audio: a long headless demo session (default 10 minutes) with vision at full rate: "
@@ -321,6 +322,7 @@ def run_calibrate_audio(args) -> int:
 def run_bench(args) -> int:
     """One benchmark (or all of them, game/benchall.py): measure, print, keep the JSON and PNG."""
     try:
+        settings_mod.build({"landmark_threads": args.landmark_threads})   # a bad value: said now, not mid-run
         if args.what == "all":
             return benchall.run_all(args)
         benchall.run_one(args.what, args)

@@ -8,9 +8,10 @@ starts, so only the detector is timed), 640x480. Every detector is timed in thre
   never calls cv2.setNumThreads (OpenCV keeps its default, cv2.getNumThreads()) and runs the landmark model on
   vision/landmarks.session_threads (2 where there are 2 cores) and the palm detector on 1 LiteRT thread; the child
   is not pinned, and its landmarks detector looks for a second hand in a worker thread (make_detector(live=True)):
-  its fps count the frame's path, not the worker's CPU. The targets use these figures. For the classic detector (no LiteRT) this is the same as
-  ``default``, so it is timed once;
-- ``default``: not pinned, OpenCV's default threads, LiteRT's own default (num_threads=None: the runtime decides).
+  its fps count the frame's path, not the worker's CPU. The targets use these figures. For the classic detector (no
+  LiteRT) this is the same as ``default``, so it is timed once;
+- ``default``: not pinned, OpenCV's default threads, LiteRT's own default (num_threads=None, which ai-edge-litert 2.3
+  turns into one thread on any machine).
 
 Landmarks are timed in tracking mode (the palm detector runs only when the hand is lost: what a session does while
 a hand is in view) and searching (the palm detector on every frame, as when no hand is tracked).
@@ -95,7 +96,7 @@ def _target(name: str, row: dict | None, goal: float) -> dict:
 
 
 def bench_vision(frames: int = 400, width: int = 640, height: int = 480, models_dir: str = "",
-                 landmark_threads: int = 0) -> dict:
+                 landmark_threads: int | None = None) -> dict:
     """Every detector in every thread configuration; the targets on the session's configuration."""
     from types import SimpleNamespace
 
@@ -106,7 +107,9 @@ def bench_vision(frames: int = 400, width: int = 640, height: int = 480, models_
     from vision.detector import DetectorUnavailable
     from vision.landmarks import LandmarkDetector, session_threads
 
-    session_lm = session_threads(SimpleNamespace(landmark_threads=landmark_threads))
+    from game import settings as settings_mod
+    # as play: --landmark-threads, else HANDTONE_LANDMARK_THREADS (environment or .env), else automatic
+    session_lm = session_threads(settings_mod.build({"landmark_threads": landmark_threads}))
     opencv_default = cv2.getNumThreads()
     pinned_cpu = sorted(os.sched_getaffinity(0))[-1] if hasattr(os, "sched_getaffinity") else None
     pics = pictures(width, height)
@@ -147,7 +150,8 @@ def bench_vision(frames: int = 400, width: int = 640, height: int = 480, models_
             "session": f"as the vision child: not pinned, OpenCV default ({opencv_default} threads), the landmark "
                        f"model on {session_lm} LiteRT thread{'s' if session_lm > 1 else ''} and the palm detector "
                        "on 1 (vision/landmarks.session_threads), the search for a second hand in a worker thread",
-            "default": f"not pinned, OpenCV default ({opencv_default} threads), LiteRT default (num_threads=None)",
+            "default": f"not pinned, OpenCV default ({opencv_default} threads), LiteRT default (num_threads=None: "
+                       "one thread)",
         },
         "rows": rows,
         "targets": [_target(f"classic >= {CLASSIC_TARGET_FPS:.0f} fps", _row(rows, "classic", "-"),

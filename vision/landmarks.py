@@ -1,7 +1,8 @@
 """The `landmarks` detector: MediaPipe Hands' palm detector and 21-landmark model, run with LiteRT, tracked by us.
 
 Per frame: every tracked hand's crop comes from its landmarks of the previous frame (cheap: only the landmark
-model runs, ~3 ms); the palm detector (~5 ms) runs only when no hand is tracked, and every REDETECT_EVERY frames
+model runs, ~2 ms on one LiteRT thread, ~1.3 on the session's two); the palm detector (~5 ms) runs only when no hand
+is tracked, and every REDETECT_EVERY frames
 while fewer than two are, to pick up a second hand. A hand whose presence score falls below PRESENCE is dropped.
 A fast move is followed without the palm search where possible (LandmarkDetector._track: a grown crop, a refit).
 In a live session (``background_search``) the look for a second hand runs on a copy of the frame in a worker thread
@@ -47,16 +48,16 @@ CONNECTIONS = ((0, 1), (1, 2), (2, 3), (3, 4), (0, 5), (5, 6), (6, 7), (7, 8), (
 
 
 def session_threads(settings) -> int:
-    """Threads the landmark model runs on in a live session: settings.landmark_threads, or (0) 2 where the machine
-    has 2 cores or more. Why 2: a session's frames come 33 ms apart, so what counts is how soon one frame's hand
-    state is out, and a second thread takes a 640x480 frame's model run from ~2.1 to ~1.3 ms here (a hand that jumps
-    costs two runs: ~6.2 -> ~4.0 ms) for ~0.5 ms more CPU a frame. The palm detector stays on one: it runs in line
+    """Threads the landmark model runs on in a live session: settings.landmark_threads, or (0) 2 where this process
+    may run on 2 cores or more (its affinity). Why 2: a session's frames come 33 ms apart, so what counts is how soon
+    one frame's hand state is out, and a second thread takes a 640x480 frame's model run from ~2.1 to ~1.3 ms here (a
+    hand that jumps costs two runs: ~6.2 -> ~4.0 ms) for ~0.5 ms more CPU a frame. The palm detector stays on one: it runs in line
     only while no hand is tracked, and otherwise in its worker thread beside the frame, where a second thread would
     compete with the landmark model for the same cores."""
     if settings.landmark_threads:
         return int(settings.landmark_threads)
-    import os
-    return 2 if (os.cpu_count() or 1) >= 2 else 1
+    from game.cputime import cores
+    return 2 if cores() >= 2 else 1
 
 
 def load_interpreter(path, threads: int | None = 1):
@@ -109,6 +110,7 @@ class LandmarkModel:
         self.presence_index = outs[names[1]]["index"]
         self.handedness_index = outs[names[2]]["index"]
         self.input_index = self.it.get_input_details()[0]["index"]
+        self.input_view = self.it.tensor(self.input_index)   # a function: each call gives a view of the input
         self.crop = np.zeros((LM_INPUT, LM_INPUT, 3), np.uint8)
         self.rgb = np.zeros((LM_INPUT, LM_INPUT, 3), np.uint8)
         self.dst = np.array([[0, 0], [LM_INPUT, 0], [0, LM_INPUT]], np.float32)
@@ -118,11 +120,9 @@ class LandmarkModel:
         cv2.warpAffine(frame, m, (LM_INPUT, LM_INPUT), dst=self.crop, flags=cv2.INTER_LINEAR,
                        borderMode=cv2.BORDER_CONSTANT)
         cv2.cvtColor(self.crop, cv2.COLOR_BGR2RGB, dst=self.rgb)
-        # scaled straight into the interpreter's input (set_tensor would copy it there once more); the view must
-        # be gone before invoke, which refuses to run while one exists
-        tensor = self.it.tensor(self.input_index)()
-        np.multiply(self.rgb, 1.0 / 255.0, out=tensor[0], casting="unsafe")
-        del tensor
+        # scaled straight into the interpreter's input (set_tensor would copy it there once more); the view lives
+        # only in this statement: invoke refuses to run while one exists
+        np.multiply(self.rgb, 1.0 / 255.0, out=self.input_view()[0], casting="unsafe")
         self.it.invoke()
         presence = float(self.it.get_tensor(self.presence_index).ravel()[0])
         # MediaPipe's "right" assumes a mirrored (selfie) picture; ours is the camera's own, so it is the other hand
@@ -158,9 +158,9 @@ class LandmarkDetector:
     @classmethod
     def from_settings(cls, settings, threads: int | None = 1, background_search: bool = False,
                       landmark_threads: int | None = -1) -> "LandmarkDetector":
-        """threads: LiteRT's per interpreter (None: LiteRT's default, for bench vision); landmark_threads: the
-        landmark model's alone (-1: as ``threads``; the live child gives session_threads());
-        background_search: look for a second hand in a worker thread (the live vision child)."""
+        """threads: LiteRT's per interpreter (None: LiteRT's default, which is one thread in ai-edge-litert 2.3, for
+        bench vision); landmark_threads: the landmark model's alone (-1: as ``threads``; the live child gives
+        session_threads()); background_search: look for a second hand in a worker thread (the live vision child)."""
         from vision.models import ModelsMissing, model_paths
         try:
             paths = model_paths(settings.models_dir, settings.landmark_model)

@@ -45,8 +45,8 @@ def test_configurations_say_what_a_session_runs(small):
     result, _ = small
     configs = result["configs"]
     assert "1 thread" in configs["one"] and "LiteRT 1 thread" in configs["one"]
-    import os
-    lm = 2 if (os.cpu_count() or 1) >= 2 else 1     # vision/landmarks.session_threads with no setting
+    from game.cputime import cores
+    lm = 2 if cores() >= 2 else 1     # vision/landmarks.session_threads with no setting
     assert "not pinned" in configs["session"] and f"landmark model on {lm} LiteRT thread" in configs["session"]
     assert "palm detector on 1" in configs["session"]
     assert "num_threads=None" in configs["default"]

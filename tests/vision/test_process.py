@@ -13,11 +13,14 @@ from game.sessionlog import read_csv
 from game.settings import Settings
 from game.song import load
 from visionkit import Session, press_key
+import standins
 from standins import MjpegServer
 from vision.handdraw import Painter
 from game.logfiles import FRAME_COLUMNS
 from vision.process import run
+from vision.models import models_dir
 
+MODELS = str(models_dir(""))   # where set-up put the landmarks models, before the fixture below moves the cache
 
 @pytest.fixture(autouse=True)
 def cache(tmp_path_factory, monkeypatch):
@@ -28,16 +31,22 @@ def stats_of(session_dir):
     return json.loads((session_dir / "stats-vision.json").read_text())
 
 
-def test_demo_session_headless(tmp_path):
-    settings = Settings(camera="demo", window=False)
+def play_headless(tmp_path, settings, seconds: float):
+    """The vision child alone for ``seconds`` after go: (its Session, the hand state it published last)."""
     ses = Session(tmp_path, settings).start(run)
     try:
         ses.go()
-        time.sleep(5.0)
+        time.sleep(seconds)
         state = ses.hand.read()
         ses.stop()
     finally:
         ses.close()
+    return ses, state
+
+
+def test_demo_session_headless(tmp_path):
+    settings = Settings(camera="demo", window=False)
+    ses, state = play_headless(tmp_path, settings, 5.0)
     assert ses.error is None
     assert state["frame_index"] >= 130 and state["present"] == 1.0
     assert state["t_published"] >= state["t_capture"] > 4.0
@@ -58,6 +67,22 @@ def test_demo_session_headless(tmp_path):
     st = stats_of(tmp_path)
     assert st["frames"] == len(rows) and st["fps"] == pytest.approx(30.0, rel=0.05)
     assert st["detector"] == "classic" and st["window"] is False and "demo" in st["source"]
+    assert "landmark_threads" not in st
+
+
+def test_landmarks_session_says_its_threads(tmp_path):
+    """A session with the landmarks detector keeps the landmark model's LiteRT threads in stats-vision.json (2 where
+    the child may use 2 cores; --landmark-threads sets them)."""
+    from vision.landmarks import session_threads
+    settings = Settings(camera="demo", window=False, detector="landmarks", landmark_threads=1, models_dir=MODELS)
+    ses, state = play_headless(tmp_path, settings, 2.5)
+    if ses.error is not None and "landmarks models" in str(ses.error):
+        standins.missing(f"landmarks detector: {ses.error}")
+    assert ses.error is None
+    assert state["present"] == 1.0
+    st = stats_of(tmp_path)
+    assert st["detector"] == "landmarks" and st["landmark_threads"] == 1 == session_threads(settings)
+    assert st["landmark_runs"] >= st["frames"] - st["palm_runs"]
     for k in ("capture", "detect", "total"):
         assert 0 <= st[f"{k}_ms_p50"] <= st[f"{k}_ms_p95"]
     assert st["detect_ms_p50"] < 15 and st["dropped_frames"] <= 5
