@@ -102,12 +102,12 @@ def bench_vision(frames: int = 400, width: int = 640, height: int = 480, models_
 
     import cv2
 
+    from game import settings as settings_mod
     from game.benchall import machine
     from vision.classic import ClassicDetector
     from vision.detector import DetectorUnavailable
     from vision.landmarks import LandmarkDetector, session_threads
 
-    from game import settings as settings_mod
     # as play: --landmark-threads, else HANDTONE_LANDMARK_THREADS (environment or .env), else automatic
     session_lm = session_threads(settings_mod.build({"landmark_threads": landmark_threads}))
     opencv_default = cv2.getNumThreads()

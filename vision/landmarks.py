@@ -2,9 +2,9 @@
 
 Per frame: every tracked hand's crop comes from its landmarks of the previous frame (cheap: only the landmark
 model runs, ~2 ms on one LiteRT thread, ~1.3 on the session's two); the palm detector (~5 ms) runs only when no hand
-is tracked, and every REDETECT_EVERY frames
-while fewer than two are, to pick up a second hand. A hand whose presence score falls below PRESENCE is dropped.
-A fast move is followed without the palm search where possible (LandmarkDetector._track: a grown crop, a refit).
+is tracked, and every REDETECT_EVERY frames while fewer than two are, to pick up a second hand. A hand whose
+presence score falls below PRESENCE is dropped. A fast move is followed without the palm search where possible
+(LandmarkDetector._track: a grown crop, a refit).
 In a live session (``background_search``) the look for a second hand runs on a copy of the frame in a worker thread
 (LiteRT releases the GIL while it invokes), so it no longer adds its ~5-7 ms to every tenth frame's hand state; its
 palms are tried on the frame in hand when it is done. Analysis and the benches keep it in line, so a video gives the
@@ -51,9 +51,9 @@ def session_threads(settings) -> int:
     """Threads the landmark model runs on in a live session: settings.landmark_threads, or (0) 2 where this process
     may run on 2 cores or more (its affinity). Why 2: a session's frames come 33 ms apart, so what counts is how soon
     one frame's hand state is out, and a second thread takes a 640x480 frame's model run from ~2.1 to ~1.3 ms here (a
-    hand that jumps costs two runs: ~6.2 -> ~4.0 ms) for ~0.5 ms more CPU a frame. The palm detector stays on one: it runs in line
-    only while no hand is tracked, and otherwise in its worker thread beside the frame, where a second thread would
-    compete with the landmark model for the same cores."""
+    hand that jumps costs two runs: ~6.2 -> ~4.0 ms) for ~0.5 ms more CPU a frame. The palm detector stays on one:
+    it runs in line only while no hand is tracked, and otherwise in its worker thread beside the frame, where a
+    second thread would compete with the landmark model for the same cores."""
     if settings.landmark_threads:
         return int(settings.landmark_threads)
     from game.cputime import cores
