@@ -131,7 +131,8 @@ def parser() -> argparse.ArgumentParser:
     _session_options(demo, demo=True)
     peek = sub.add_parser("peek", help="print a running session's hand state live",
                           description="Attach to a running session's hand-state shared memory (read only) and "
-                          "print it live. Without NAME, the newest running session.")
+                          "print it live. Without NAME, the newest running session (Linux; on macOS and Windows "
+                          "give the session's number, which it prints when it starts).")
     peek.add_argument("name", nargs="?", help="the shared-memory name (e.g. handtone-1234-hand) or the session's "
                       "launcher pid")
     peek.add_argument("--count", type=int, help="print this many lines, then exit (default: until Ctrl-C)")

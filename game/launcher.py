@@ -26,6 +26,7 @@ from game.child import ChildLink, SessionSignals, child_main, write_json
 from game.framering import FrameRing, RingSpaceError, slots_for
 from game.cputime import process_usage
 from game.pause import PAUSE_SIGNAL, PauseControl, segment_name as pause_segment_name
+from game.peek import watch_hint
 from game.settings import Settings
 from game.song import Song
 
@@ -187,9 +188,11 @@ class Launcher:
             length = (f"{self.song.duration:.1f} s" if end_at == song_end   # the song's end ends the session
                       else f"{end_at:.1f} s" if end_at > song_end               # --loop-video --duration past it
                       else f"{end_at:.1f} of {self.song.duration:.1f} s")
+            watch = watch_hint(os.getpid())
             self.say(f"playing {self.song.title} ({length}) after a {s.count_in:g} s count-in; "
                      f"session folder {session_dir}; p in the window"
-                     + (f" or `kill -USR1 {os.getpid()}`" if PAUSE_SIGNAL is not None else "") + " pauses")
+                     + (f" or `kill -USR1 {os.getpid()}`" if PAUSE_SIGNAL is not None else "") + " pauses"
+                     + (f"; {watch}" if watch else ""))
             reason, exit_code = self._supervise(t0_value, end_at, signals.end)
         except StartFailure as e:
             reason, exit_code = str(e), 2

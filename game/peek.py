@@ -14,16 +14,30 @@ from game.song import midi_to_hz, note_name
 SHM_DIR = Path("/dev/shm")
 
 
+def can_list() -> bool:
+    """True where shared memory can be listed (Linux's /dev/shm): there `peek` finds the newest session by itself.
+    macOS (POSIX shm_open) and Windows (named mappings) keep no list, so `peek` needs the session's number."""
+    return SHM_DIR.is_dir()
+
+
 def running_sessions() -> list[str]:
-    """Hand-state segment names of running sessions, newest first (Linux: listed from /dev/shm)."""
-    if not SHM_DIR.is_dir():
+    """Hand-state segment names of running sessions, newest first (Linux: listed from /dev/shm; else none)."""
+    if not can_list():
         return []
     found = [p for p in SHM_DIR.glob(f"{handstate.PREFIX}-*-hand")]
     return [p.name for p in sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)]
 
 
+def watch_hint(pid: int) -> str | None:
+    """What the launcher says so a session can be watched where `peek` cannot find it alone; None where it can."""
+    return None if can_list() else f"`python main.py peek {pid}` watches its hand"
+
+
 def resolve_name(name: str | None) -> str:
     if name is None:
+        if not can_list():
+            raise LookupError("this system keeps no list of running sessions: give the session's number, as in "
+                              "`python main.py peek 1234` (the session prints the command when it starts)")
         names = running_sessions()
         if not names:
             raise LookupError("no running session found: start one with `python main.py play` (or give the "
@@ -53,8 +67,9 @@ def peek(name: str | None, count: int | None = None, interval: float = 0.1, out=
         print(f"handtone: error: {e}", file=sys.stderr)
         return 2
     except FileNotFoundError:
-        print(f"handtone: error: no shared memory named {name!r}: is the session running? "
-              f"(running: {', '.join(running_sessions()) or 'none'})", file=sys.stderr)
+        running = f" (running: {', '.join(running_sessions()) or 'none'})" if can_list() else ""
+        print(f"handtone: error: no shared memory named {name!r}: is the session running?{running}",
+              file=sys.stderr)
         return 2
     voice = None
     if name.endswith("-hand"):

@@ -30,3 +30,32 @@ def test_peek_without_a_session_says_what_to_do():
     proc = run_app("peek", "handtone-none-hand", "--count", "1", timeout=30)
     assert proc.returncode == 2
     assert "is the session running" in proc.stderr
+
+
+def test_peek_by_the_sessions_number():
+    """The number a session prints (its launcher's pid) names its segments: `peek NUMBER` finds them, as it must
+    where shared memory cannot be listed."""
+    number = f"9{os.getpid()}"
+    names = handstate.segment_names(number)
+    rec = handstate.create_hand(names["hand"])
+    try:
+        rec.write([7, 0.25, 1, 0.04, 0.5, 0.5, 0.9, 0, 0, 0.26])
+        proc = run_app("peek", number, "--count", "1", "--interval", "0.01", timeout=30)
+        assert proc.returncode == 0, proc.stderr
+        assert "frame      7" in proc.stdout and "area 0.0400" in proc.stdout
+    finally:
+        rec.close()
+
+
+def test_where_sessions_cannot_be_listed_peek_asks_for_the_number(monkeypatch, tmp_path):
+    """macOS and Windows keep no list of shared memory: `peek` alone says to give the session's number, and the
+    launcher prints the command with it; Linux lists /dev/shm and needs neither."""
+    import pytest
+    from game import peek
+    assert peek.can_list() and peek.watch_hint(1234) is None        # this machine: Linux
+    monkeypatch.setattr(peek, "SHM_DIR", tmp_path / "no-such-dir")
+    assert not peek.can_list() and peek.running_sessions() == []
+    assert peek.watch_hint(1234) == "`python main.py peek 1234` watches its hand"
+    with pytest.raises(LookupError, match=r"give the session's number, as in `python main.py peek 1234`"):
+        peek.resolve_name(None)
+    assert peek.resolve_name("1234") == handstate.segment_names("1234")["hand"]

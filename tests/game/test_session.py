@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -327,13 +328,16 @@ def test_a_named_audio_device_that_is_not_there_fails_at_start(pulse, tmp_path, 
 
 
 def test_a_session_runs_where_the_os_has_no_resource_module_or_sigusr1(tmp_path, no_audio_env):
-    """Windows has neither `resource` nor SIGUSR1. A sitecustomize on PYTHONPATH takes both away from the launcher
-    and every spawned child; a demo session must still play and write every stats file, with its CPU seconds
-    (peak memory is not known there) and without offering `kill -USR1`."""
+    """Windows has neither `resource` nor SIGUSR1, nor a /dev/shm to list. A sitecustomize on PYTHONPATH takes them
+    away from the launcher and every spawned child; a demo session must still play and write every stats file, with
+    its CPU seconds (peak memory is not known there), without offering `kill -USR1`, and with the `peek NUMBER`
+    command that finds it."""
     site = tmp_path / "site"
     site.mkdir()
     (site / "sitecustomize.py").write_text(
-        "import signal, sys\nsys.modules['resource'] = None\ndel signal.SIGUSR1\n")
+        "import pathlib, signal, sys\nsys.modules['resource'] = None\ndel signal.SIGUSR1\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\nimport game.peek\n"
+        "game.peek.SHM_DIR = pathlib.Path('/nonexistent-shm-dir')\nsys.path.pop(0)\n")
     env = dict(no_audio_env, PYTHONPATH=str(site))
     check = subprocess.run([sys.executable, "-c", "import signal; print(hasattr(signal, 'SIGUSR1'))\n"
                             "try:\n import resource\nexcept ImportError:\n print('no resource')"],
@@ -342,6 +346,8 @@ def test_a_session_runs_where_the_os_has_no_resource_module_or_sigusr1(tmp_path,
     proc = run_app("demo", "--no-window", "--duration", "3", "--out", tmp_path / "sessions", env=env, timeout=180)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "kill -USR1" not in proc.stdout
+    playing = next(line for line in proc.stdout.splitlines() if line.startswith("handtone: playing "))
+    assert re.search(r" pauses; `python main.py peek \d+` watches its hand$", playing), playing
     (session,) = (tmp_path / "sessions").iterdir()
     for name in ("launcher", "vision", "synth", "music", "recorder"):
         stats = json.loads((session / f"stats-{name}.json").read_text())
