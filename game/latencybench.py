@@ -154,7 +154,6 @@ def bench_latency(seconds: float = 60.0, null_sink: bool = False, detector: str 
         frames = session.csv("frames.csv", ("frame_index", "t_capture", "present", "area", "total_ms"))
         synth = session.csv("synth.csv", ("t_dac", "midi", "amplitude", "frame_index"))
         session_figures = figures(session.dir)
-        vision_stats = session.json("stats-vision.json")
         jumps = match_jumps(frames, synth, plan)
     finally:
         if not keep:
@@ -196,7 +195,7 @@ def bench_latency(seconds: float = 60.0, null_sink: bool = False, detector: str 
         "session": {k: session_figures.get(k) for k in (
             "detector", "vision_fps", "vision_frames", "vision_dropped", "synth_mode", "output_device",
             "requested_latency_ms", "output_latency_ms", "synth_underflows_flag", "synth_underflows_clock")},
-        "landmark_threads": vision_stats.get("landmark_threads"),
+        "landmark_threads": session_figures.get("landmark_threads"),
         "stop_reason": result.reason, "session_dir": str(session.dir) if keep else None,
         "example": example, "jump_rows": jumps,
         "targets": [target(f"motion-to-sound p50 <= {TARGET_P50_MS:g} ms", p50, TARGET_P50_MS),

@@ -62,6 +62,8 @@ def _process(data: SessionData, name: str, child: dict) -> dict:
 def _vision(data: SessionData, stats: dict) -> dict:
     frames = data.csv("frames.csv", FRAME_COLUMNS, "no per-frame log from vision")
     rec = {k: stats.get(k) for k in ("source", "detector", "frames", "fps", "dropped_frames")}
+    if "landmark_threads" in stats:   # the landmarks detector: its model's LiteRT threads (vision/landmarks.py)
+        rec["landmark_threads"] = stats["landmark_threads"]
     if "video_put_ms_p50" in stats:   # --record-video: what copying each picture into the frame ring cost
         rec.update({k: stats.get(k) for k in ("video_picture", "video_put_ms_p50", "video_put_ms_p95")})
     n = len(frames["frame_index"])

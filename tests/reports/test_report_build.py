@@ -44,6 +44,7 @@ def test_complete_session_writes_every_report(tmp_path):
     procs = stats["processes"]
     assert not any(procs[p]["missing"] for p in ("vision", "synth", "music", "recorder", "launcher"))
     assert procs["vision"]["fps"] == 30.0 and procs["vision"]["total_ms_p50"] == 2.4
+    assert "landmark_threads" not in procs["vision"]          # the kit's vision ran the classic detector
     lat = procs["synth"]["latency_ms"]
     # first block per frame only: 14 ms plus at most one block (5.3 ms), not the frame's age in later blocks
     assert lat["from"] == "synth.csv" and 14.0 <= lat["p50"] <= lat["p95"] <= lat["p99"] <= 19.5
@@ -219,3 +220,14 @@ def test_rebuild_from_the_command_line(tmp_path):
     missing = subprocess.run([sys.executable, "-m", "reports.build", str(tmp_path / "nope")], cwd=ROOT, env=env,
                              capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2 and "no session folder" in missing.stderr
+
+
+def test_stats_keep_the_landmark_models_threads(tmp_path):
+    """stats.json (what bench audio and bench latency read) keeps the LiteRT threads a landmarks session ran on."""
+    from reports.sessiondata import SessionData
+    from reports.stats import build_stats
+    kit.full_session(tmp_path)
+    vision = json.loads((tmp_path / "stats-vision.json").read_text())
+    (tmp_path / "stats-vision.json").write_text(json.dumps(vision | {"detector": "landmarks", "landmark_threads": 2}))
+    procs = build_stats(SessionData(tmp_path))["processes"]
+    assert procs["vision"]["detector"] == "landmarks" and procs["vision"]["landmark_threads"] == 2
