@@ -5,13 +5,12 @@ Devices are keyed by their PortAudio names (indices shift when a device is plugg
 --latency a delay was measured with are kept too: the input's buffering, and so the recorder's timeline, depends
 on them, so a session that runs with others says so in where its delay came from.
 
-File: settings.audio_delay_file, else $XDG_CONFIG_HOME/handtone/audio-delay.json (~/.config/...). An unreadable
-file counts as empty; saving replaces it atomically.
+File: settings.audio_delay_file, else audio-delay.json in the user config folder (game/userdirs.py: ~/.config/handtone
+on Linux). An unreadable file counts as empty; saving replaces it atomically.
 """
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime
 from pathlib import Path
 
@@ -23,8 +22,8 @@ VERSION = 1
 def store_path(settings) -> Path:
     if settings.audio_delay_file:
         return Path(settings.audio_delay_file).expanduser()
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "handtone" / "audio-delay.json"
+    from game.userdirs import config_dir
+    return config_dir() / "audio-delay.json"
 
 
 def _key(input_name: str, output_name: str) -> str:

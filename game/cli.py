@@ -207,9 +207,9 @@ def parser() -> argparse.ArgumentParser:
     cal = sub.add_parser("calibrate", help="learn your skin colour and hand sizes for the classic detector",
                          description="About 13 s: step out of the picture (the empty room), hold your open hand in "
                          "the box (your skin colour), then near and far from the camera (your pitch range). Saved "
-                         "per player in ~/.config/handtone/calibration (HANDTONE_CALIBRATION_DIR) and used by the "
-                         "classic detector from then on. Works with any --camera; without a window the prompts are "
-                         "printed and the timing is fixed.")
+                         "per player in calibration/ in your config folder (~/.config/handtone on Linux; "
+                         "HANDTONE_CALIBRATION_DIR) and used by the classic detector from then on. Works with any "
+                         "--camera; without a window the prompts are printed and the timing is fixed.")
     cal.add_argument("--camera", metavar="SRC", help="webcam index, video file, stream URL, or 'demo' (default: 0)")
     cal.add_argument("--player", help="whose calibration this is (default: Player)")
     cal.add_argument("--no-window", dest="window", action="store_const", const=False,
@@ -218,11 +218,12 @@ def parser() -> argparse.ArgumentParser:
     cal_audio = sub.add_parser("calibrate-audio", help="measure the speaker-to-microphone delay",
                                description="Play a few beeps on the speaker while the microphone records, and "
                                "measure how late the recording hears them (the session's own playing and "
-                               "recording code). Saved per pair of devices in ~/.config/handtone/audio-delay.json "
-                               "(HANDTONE_AUDIO_DELAY_FILE); sessions with those devices line recording.wav up "
-                               "with what was played by it (--mic-delay overrides). Put the microphone near the "
-                               "speaker and keep the room quiet. Exit code 1 when the beeps are not heard or "
-                               "disagree (nothing is saved), 2 when a device cannot be used.")
+                               "recording code). Saved per pair of devices in audio-delay.json in your config "
+                               "folder (~/.config/handtone on Linux; HANDTONE_AUDIO_DELAY_FILE); sessions with "
+                               "those devices line recording.wav up with what was played by it (--mic-delay "
+                               "overrides). Put the microphone near the speaker and keep the room quiet. A beep "
+                               "off the others is left out. Exit code 1 when too few beeps are heard or agree "
+                               "(nothing is saved), 2 when a device cannot be used.")
     cal_audio.add_argument("--input-device", metavar="INDEX|NAME", help="microphone: index or part of its name")
     cal_audio.add_argument("--output-device", metavar="INDEX|NAME", help="speaker: index or part of its name")
     cal_audio.add_argument("--beeps", type=int, default=5, metavar="N", help="how many beeps, 3..20 (default 5)")

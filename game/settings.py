@@ -49,8 +49,8 @@ def data_path(settings) -> Path:
     (~/.local/share/handtone on Linux, honouring XDG_DATA_HOME)."""
     if settings.data_dir:
         return Path(settings.data_dir).expanduser()
-    from platformdirs import user_data_dir
-    return Path(user_data_dir("handtone", appauthor=False))
+    from game.userdirs import data_dir
+    return data_dir()
 
 
 class SettingsError(ValueError):
@@ -106,7 +106,7 @@ class Settings:
     output_device: str | None = None
     music_backend: str = "pyaudio"       # pyaudio | simpleaudio (Python < 3.12 only)
     mic_delay_ms: float | None = None    # output->input round trip; None: the saved calibrate-audio result, else 0
-    audio_delay_file: str = ""           # calibrate-audio results ("": ~/.config/handtone/audio-delay.json)
+    audio_delay_file: str = ""           # calibrate-audio results ("": the config folder, game/userdirs.py)
     # scoring (game/scoring.py) and what follows a session (history, outbox)
     octave_fold: bool = False            # a played pitch counts an octave (or more) off as the target's
     delay: str = "0"                     # player delay applied before scoring: auto (estimated) | milliseconds
@@ -116,8 +116,8 @@ class Settings:
     landmark_model: str = "lite"         # lite | full: MediaPipe Hands model size for the landmarks detector
     landmark_threads: int = 0            # threads the landmark model runs on in a session (0: 2 when there are 2 cores)
     pitch_hand: str = "right"            # the player's hand that sets the pitch; the other sets the volume
-    models_dir: str = ""                 # where the landmark models are cached ("": ~/.cache/handtone/models)
-    calibration_dir: str = ""            # saved per-player calibrations ("": ~/.config/handtone/calibration)
+    models_dir: str = ""                 # where the landmark models are cached ("": the cache folder's models/)
+    calibration_dir: str = ""            # saved per-player calibrations ("": the config folder's calibration/)
     record_video: bool = False           # write the annotated session as session.mp4
     loop_video: bool = False             # a video file (or the demo clip) starts again when it ends
     width: int = 640

@@ -9,9 +9,9 @@ unchanged outside: surely room), cuts the hand out; the hand's pixels against th
 colour table (vision/skin.py). Frames of the hand held near and far give the hand's largest and smallest size
 (area_near / area_far, the ends of the pitch range), measured by the classic detector with the new colours.
 
-Saved as JSON, one file per player: settings.calibration_dir, else $XDG_CONFIG_HOME/handtone/calibration
-(~/.config/handtone/calibration), named after the player. A file of another version, or unreadable, is ignored
-with a notice (the fixed skin range is used).
+Saved as JSON, one file per player: settings.calibration_dir, else calibration/ in the user config folder
+(game/userdirs.py: ~/.config/handtone/calibration on Linux), named after the player. A file of another version, or
+unreadable, is ignored with a notice (the fixed skin range is used).
 """
 from __future__ import annotations
 
@@ -89,8 +89,8 @@ class Calibration:
 def calibration_dir(configured: str = "") -> Path:
     if configured:
         return Path(configured).expanduser()
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "handtone" / "calibration"
+    from game.userdirs import config_dir
+    return config_dir() / "calibration"
 
 
 #: names Windows keeps for devices, whatever the extension ("con.json" is the console there)

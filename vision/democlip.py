@@ -45,8 +45,8 @@ def place_hand(fx: float, fy: float, scale: float, width: int, height: int) -> t
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "handtone"
+    from game.userdirs import cache_dir as user_cache
+    return user_cache()
 
 
 def clip_key(song, settings) -> str:

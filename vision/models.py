@@ -41,11 +41,12 @@ class ModelsMissing(RuntimeError):
 
 
 def models_dir(configured: str = "") -> Path:
-    """The cache folder: settings.models_dir, else $XDG_CACHE_HOME/handtone/models (~/.cache/handtone/models)."""
+    """The cache folder: settings.models_dir, else models/ in the user cache folder (game/userdirs.py:
+    ~/.cache/handtone/models on Linux)."""
     if configured:
         return Path(configured).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "handtone" / "models" / f"mediapipe-{MEDIAPIPE_VERSION}"
+    from game.userdirs import cache_dir
+    return cache_dir() / "models" / f"mediapipe-{MEDIAPIPE_VERSION}"
 
 
 def sha256(path: Path) -> str:
