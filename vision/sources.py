@@ -355,19 +355,22 @@ def _quiet_opencv():
         log.setLogLevel(old)
 
 
-def list_cameras(max_index: int = 9) -> list[dict]:
+def list_cameras(max_index: int = 9, platform: str = sys.platform) -> list[dict]:
     """Webcams that open, with the size they deliver: index, name (Linux: from sysfs), width, height.
 
-    On Linux only the /dev/video* nodes are tried (probing absent indexes is slow); elsewhere 0..max_index.
+    On Linux only the /dev/video* nodes are tried. Elsewhere there is no such list, and an absent index is slow to
+    fail (each open waits for the driver), so indexes go up from 0 and stop at the second in a row that does not open:
+    macOS and Windows number their cameras without gaps (one miss is allowed for a camera that is busy).
     """
     import glob
     import re as _re
-    if sys.platform.startswith("linux"):
+    linux = platform.startswith("linux")
+    if linux:
         indexes = sorted(int(m.group(1)) for d in glob.glob("/dev/video*")
                          if (m := _re.fullmatch(r"/dev/video(\d+)", d)))
     else:
         indexes = list(range(max_index + 1))
-    found = []
+    found, misses = [], 0
     for index in indexes:
         with _quiet_opencv():
             cap = cv2.VideoCapture(index)
@@ -377,9 +380,14 @@ def list_cameras(max_index: int = 9) -> list[dict]:
             finally:
                 cap.release()
         if ok:
+            misses = 0
             name = Path(f"/sys/class/video4linux/video{index}/name")
             found.append({"index": index, "name": name.read_text().strip() if name.exists() else f"camera {index}",
                           "width": size[0], "height": size[1]})
+        else:
+            misses += 1
+            if not linux and misses >= 2:
+                break
     return found
 
 

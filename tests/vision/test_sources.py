@@ -173,3 +173,47 @@ def test_stalled_stream_stop_and_close():
         assert src.lost and src.attempts == 0, "a stream that stalls after the stop is not reconnected"
     finally:
         server.stop()
+
+
+class FakeCapture:
+    """cv2.VideoCapture for list_cameras: the indexes in OPEN give a 640x480 frame; every call is noted."""
+    OPEN: set = set()
+    tried: list = []
+
+    def __init__(self, index):
+        self.index = index
+        FakeCapture.tried.append(index)
+
+    def isOpened(self):
+        return self.index in self.OPEN
+
+    def read(self):
+        return (self.index in self.OPEN), None
+
+    def get(self, prop):
+        return {cv2.CAP_PROP_FRAME_WIDTH: 640, cv2.CAP_PROP_FRAME_HEIGHT: 480}.get(prop, 0)
+
+    def release(self):
+        pass
+
+
+@pytest.mark.parametrize("platform", ["darwin", "win32"])
+def test_cameras_elsewhere_than_linux_stop_at_the_second_index_in_a_row_that_does_not_open(platform, monkeypatch):
+    """There is no /dev/video* to read there, and each absent index waits for the driver: 0..9 took seconds."""
+    from vision import sources
+    monkeypatch.setattr(sources.cv2, "VideoCapture", FakeCapture)
+    FakeCapture.OPEN, FakeCapture.tried = {0, 1, 3}, []
+    found = sources.list_cameras(platform=platform)
+    assert [c["index"] for c in found] == [0, 1, 3] and FakeCapture.tried == [0, 1, 2, 3, 4, 5]
+    assert found[0] == {"index": 0, "name": "camera 0", "width": 640, "height": 480}
+    FakeCapture.OPEN, FakeCapture.tried = set(), []
+    assert sources.list_cameras(platform=platform) == [] and FakeCapture.tried == [0, 1]
+
+
+def test_cameras_on_linux_try_each_video_node(monkeypatch):
+    from vision import sources
+    monkeypatch.setattr(sources.cv2, "VideoCapture", FakeCapture)
+    monkeypatch.setattr("glob.glob", lambda pattern: ["/dev/video4", "/dev/video0", "/dev/video-nope", "/dev/video12"])
+    FakeCapture.OPEN, FakeCapture.tried = {12}, []
+    assert [c["index"] for c in sources.list_cameras(platform="linux")] == [12]
+    assert FakeCapture.tried == [0, 4, 12]
