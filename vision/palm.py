@@ -50,6 +50,7 @@ class Roi:
     cy: float
     size: float
     rotation: float
+    past: tuple = ()         # a tracked hand's crop sizes one and two frames before this one's (newest last)
 
     def corners(self) -> np.ndarray:
         """(3, 2) image points of the crop's top-left, top-right, bottom-left (for an affine warp)."""

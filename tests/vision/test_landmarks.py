@@ -2,7 +2,9 @@
 real photographs (OpenCV's samples) and on a drawn hand pasted over them."""
 from __future__ import annotations
 
+import dataclasses
 import math
+
 import cv2
 import numpy as np
 import pytest
@@ -336,3 +338,47 @@ def test_live_landmark_model_runs_on_session_threads_and_finds_the_same_hands(ph
     finally:
         for det in (live, offline, two, one):
             det.close()
+
+
+def test_a_copy_of_a_hand_nested_inside_it_is_one_hand_and_two_hands_side_by_side_are_two():
+    """A palm found on a hand's fingers gives a second, squashed set of landmarks inside the first (a small hand over
+    an orange: it read 0.0002-0.007 of the frame for 0.013, with the other handedness, and took the pitch); their
+    crops differ so much in size that their IoU (0.28) did not tell. Hands side by side stay two."""
+    from vision import landmarks
+    rng = np.random.default_rng(1)
+
+    def hand(x0, y0, w, h):
+        xy = np.column_stack([rng.uniform(x0, x0 + w, 21), rng.uniform(y0, y0 + h, 21)]).astype(np.float32)
+        xy[0], xy[1] = (x0, y0), (x0 + w, y0 + h)
+        return (0.9, xy, 0.5, landmarks.roi_from_landmarks(xy))
+    real, copy = hand(195, 246, 53, 87), hand(196, 243, 34, 47)
+    assert landmarks._overlap(real[3], copy[3]) <= landmarks.SAME_HAND_IOU
+    assert landmarks._same_hand(real, copy) and landmarks._same_hand(copy, real)
+    left, right = hand(120, 200, 60, 100), hand(400, 210, 60, 100)
+    assert not landmarks._same_hand(left, right)
+    assert landmarks._same_hand(left, hand(155, 205, 60, 100))     # the same hand a few pixels on: by IoU
+
+
+def test_a_tracked_crop_follows_the_hands_change_of_size(detector_factory, photos):
+    """The next crop goes on with half the hand's last change of size when it changed the same way the frame before
+    too (a hand moving away or nearer); not after a jump (a change over MAX_GROWTH), nor when it turned, nor without
+    two frames of history. A tracked hand's crop carries its past sizes."""
+    from vision import landmarks
+
+    def roi(*sizes):
+        return palm_mod.Roi(300.0, 200.0, sizes[-1], 0.0, past=sizes[:-1])
+    assert landmarks._growth(roi(100.0, 90.0, 81.0)) == pytest.approx(0.9 ** 0.5)       # moving away
+    assert landmarks._growth(roi(100.0, 110.0, 121.0)) == pytest.approx(1.1 ** 0.5)     # coming nearer
+    assert landmarks._growth(roi(300.0, 100.0, 90.0)) == 1.0      # settling after a jump
+    assert landmarks._growth(roi(100.0, 90.0, 99.0)) == 1.0       # turned
+    assert landmarks._growth(roi(90.0, 81.0)) == landmarks._growth(roi(81.0)) == 1.0
+    det = detector_factory()
+    frame = photos["home"].copy()
+    hc.paste_hand(frame, hc.hand_mask(320, 260, 120), hc.TONES["medium"], 3)
+    det.detect(frame)                            # found by the palm search: no past
+    assert det.rois and det.rois[0].past == ()
+    first = det.rois[0].size
+    det.detect(frame)
+    second = det.rois[0].size
+    det.detect(frame)
+    assert det.rois[0].past == (first, second)
