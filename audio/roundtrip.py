@@ -15,8 +15,8 @@ delay = where the recording's timeline places a beep - the beep's DAC time (nega
 Beeps are found by cross-correlating the recording with the known chirp: the envelope of the correlation (the chirp's
 analytic signal, so the speaker's or microphone's polarity and phase do not matter) peaks where the beep starts;
 a parabola through the peak gives a fraction of a sample. A beep counts as heard when that peak stands
-MIN_PROMINENCE times above the correlation's RMS elsewhere in its search window. The heard beeps' median delay is
-saved, once they agree with a line through them (see judge).
+MIN_PROMINENCE times above the correlation's RMS elsewhere in its search window. The median delay of the heard beeps
+that agree with a line through them is saved, with the few that do not left out (see judge).
 """
 from __future__ import annotations
 
@@ -37,7 +37,8 @@ FIRST_BEEP_S = 0.3            # session time of the first beep
 SPACING_S = 1.5               # between beeps: more than the search window, so no echo is taken for the next beep
 SEARCH_S = (-0.05, 1.0)       # a beep is looked for from 50 ms before its DAC time to 1 s after
 MIN_PROMINENCE = 8.0          # white noise alone exceeds k x RMS with probability exp(-k^2) per lag
-AGREE_MS = 1.0                # every heard beep within this of the delay line, or the result is refused
+AGREE_MS = 1.0                # every kept beep within this of the delay line, or the result is refused
+MAX_LEFT_OUT_PPM = 1000.0     # a line that leaves beeps out may slope this much at most (measured: -5..+72 ppm)
 MIN_HEARD = 3
 NO_BEEPS = "no beeps heard: is the microphone near the speaker, or muted?"
 
@@ -159,12 +160,12 @@ class Result:
     t_first_s: float = math.nan   # the recorder's t_first_sample in this run (session seconds)
     rate_ppm: float = math.nan    # ... and its clock against the session's
     timeline: dict = field(default_factory=dict)   # ... and how its fit went (stats-recorder.json "timeline")
-    delay_ms: float = math.nan    # judge() sets these: the beeps' median delay (what is saved),
-    drift_ppm: float = math.nan   # its slope (what is left of the input's clock against the output's),
-    median_ms: float = math.nan   # the heard beeps' median delay, their spread (max - min),
-    spread_ms: float = math.nan   # and the largest distance of a beep from the line, of the beeps kept
+    delay_ms: float = math.nan    # judge() sets these: the kept beeps' median delay (what is saved),
+    drift_ppm: float = math.nan   # their line's slope (what is left of the input's clock against the output's),
+    median_ms: float = math.nan   # the kept beeps' median delay, their spread (max - min),
+    spread_ms: float = math.nan   # and the largest distance of a kept beep from their line
     residual_ms: float = math.nan
-    left_out: tuple = ()          # heard beeps left out as off the others' line (indexes)
+    left_out: tuple = ()          # heard beeps left out as off the others' line (indexes into beeps)
     input_device: str = ""
     output_device: str = ""
     input_latency_ms: float | None = None     # PortAudio's reported stream latencies
@@ -177,7 +178,7 @@ class Result:
                 "drift_ppm": round(self.drift_ppm, 1), "t_first_s": round(self.t_first_s, 6),
                 "rate_ppm": round(self.rate_ppm, 2), "timeline": self.timeline,
                 "beeps": [[round(b.dac_s, 4), None if b.delay_ms is None else round(b.delay_ms, 3)]
-                          for b in self.beeps], "left_out": list(self.left_out),
+                          for b in self.beeps], "left_out_beeps": [i + 1 for i in self.left_out],
                 "input_latency_ms": self.input_latency_ms, "output_latency_ms": self.output_latency_ms}
 
     def judge(self) -> None:
@@ -196,9 +197,33 @@ class Verdict(NamedTuple):
     left_out: tuple[int, ...]     # indexes (in the beeps played) of heard beeps left out as off the others' line
 
 
-def _line_residual(t: np.ndarray, d: np.ndarray) -> float:
+def _line(t: np.ndarray, d: np.ndarray) -> tuple[float, float]:
+    """(slope in ms per s, largest distance in ms) of the least-squares line through the delays d at times t."""
     slope, at_zero = np.polyfit(t, d, 1)
-    return float(np.max(np.abs(d - (at_zero + slope * t))))
+    return float(slope), float(np.max(np.abs(d - (at_zero + slope * t))))
+
+
+def _agreeing(t: np.ndarray, d: np.ndarray, need: int) -> list[int] | None:
+    """The largest group of at least ``need`` beeps within AGREE_MS of one line (ties: the flattest, then the
+    closest), or None. Each pair of beeps proposes a line sloping at most MAX_LEFT_OUT_PPM; its beeps are those
+    within AGREE_MS of it, and their own line must hold them too. A free slope would let two beeps knocked off
+    together outvote three that agree (0, 0, 0, 3, 6 ms: a line through 0, 3 and 6)."""
+    best, best_key = None, None
+    for i in range(len(t)):
+        for j in range(i + 1, len(t)):
+            slope = (d[j] - d[i]) / (t[j] - t[i])
+            if abs(slope) * 1000.0 > MAX_LEFT_OUT_PPM:
+                continue
+            group = np.nonzero(np.abs(d - (d[i] + slope * (t - t[i]))) <= AGREE_MS)[0]
+            if group.size < need:
+                continue
+            fitted, residual = _line(t[group], d[group])
+            if residual > AGREE_MS or abs(fitted) * 1000.0 > MAX_LEFT_OUT_PPM:
+                continue
+            key = (group.size, -abs(fitted), -residual)
+            if best_key is None or key > best_key:
+                best, best_key = [int(k) for k in group], key
+    return best
 
 
 def judge(beeps: list[Beep]) -> Verdict:
@@ -211,10 +236,10 @@ def judge(beeps: list[Beep]) -> Verdict:
     and the DAC times' jitter over 6 s), is reported. Measured on the null sink, the line's value at 0 spread
     0.25 ms over 4 runs, the median 0.05 ms.
 
-    A beep off the others' line (a knock in the room on it, or the machine holding the speaker's stream off while it
-    played: one beep 1.4 ms off its neighbours failed a CI run) is left out, the one whose removal brings the rest
-    closest to a line first, while more than the beeps needed remain; the result is refused only when the beeps
-    needed cannot be brought within AGREE_MS."""
+    When the heard beeps are not all within AGREE_MS of their line, the largest group that is (at least the beeps
+    needed: 3 of 5) is kept and the others are left out: a knock in the room on one beep, or the machine holding the
+    speaker's stream off while it played (one beep 1.4 ms off its neighbours failed a CI run's calibration). With no
+    such group the result is refused."""
     heard = [(i, b) for i, b in enumerate(beeps) if b.delay_ms is not None]
     if not heard:
         raise RoundTripError(NO_BEEPS)
@@ -225,18 +250,15 @@ def judge(beeps: list[Beep]) -> Verdict:
     t = np.array([b.dac_s for _, b in heard])
     d = np.array([b.delay_ms for _, b in heard])
     kept = list(range(len(heard)))
-    residual = _line_residual(t, d)
-    while residual > AGREE_MS and len(kept) > need:
-        trials = [(_line_residual(t[rest], d[rest]), rest) for rest in
-                  ([j for j in kept if j != drop] for drop in kept)]
-        residual, kept = min(trials, key=lambda trial: trial[0])
-    if residual > AGREE_MS:
-        raise RoundTripError(f"the beeps disagree ({d.min():.1f} to {d.max():.1f} ms): keep the room quiet "
-                             "and the devices still, and run it again")
-    slope, _ = np.polyfit(t[kept], d[kept], 1)
+    if _line(t, d)[1] > AGREE_MS:
+        kept = _agreeing(t, d, need)
+        if kept is None:
+            raise RoundTripError(f"the beeps disagree ({d.min():.1f} to {d.max():.1f} ms): keep the room quiet "
+                                 "and the devices still, and run it again")
+    slope, residual = _line(t[kept], d[kept])
     median = float(np.median(d[kept]))
     left_out = tuple(heard[j][0] for j in range(len(heard)) if j not in kept)
-    return Verdict(median, float(slope * 1000.0), median, residual, left_out)
+    return Verdict(median, slope * 1000.0, median, residual, left_out)
 
 
 class _Messages(list):
@@ -351,8 +373,8 @@ def run_command(settings, beeps: int, say=print) -> int:
     except RoundTripError as e:
         return fail(str(e), 1)
     for i in result.left_out:
-        say(f"beep {i + 1} left out: {result.beeps[i].delay_ms - result.delay_ms:+.2f} ms from the others (a noise "
-            "in the room, or the computer holding the sound off while it played)")
+        say(f"beep {i + 1} left out: {result.beeps[i].delay_ms - result.delay_ms:+.2f} ms from the others' median (a "
+            "noise in the room, or the computer holding the sound off while it played)")
     kept = sum(b.delay_ms is not None for b in result.beeps) - len(result.left_out)
     say(f"delay {result.delay_ms:+.2f} ms (the median of {kept} beeps, "
         f"spread {result.spread_ms:.2f} ms, {result.drift_ppm:+.0f} ppm along the recording; the microphone's clock "

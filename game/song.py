@@ -137,8 +137,8 @@ def user_songs_dir(songs_dir: str = "") -> Path:
     (~/.local/share/handtone/songs on Linux, honouring XDG_DATA_HOME)."""
     if songs_dir:
         return Path(songs_dir).expanduser()
-    from platformdirs import user_data_dir
-    return Path(user_data_dir("handtone", appauthor=False)) / "songs"
+    from game.userdirs import data_dir
+    return data_dir() / "songs"
 
 
 def song_files(folder: Path, recursive: bool) -> list[Path]:

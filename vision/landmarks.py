@@ -32,8 +32,8 @@ PRESENCE = 0.5            # MediaPipe's own threshold on the hand-presence score
 MAX_HANDS = 2
 REGROW = 1.5             # a tracked crop that lost the hand is tried once more this much larger
 REFIT = 1.2              # landmarks whose next crop differs more than this in size are taken again from it
-MAX_GROWTH = 1.25        # a tracked crop goes on with GROWTH_SHARE of the hand's last change of size, when that was
-GROWTH_SHARE = 0.5       # at most this much a frame (a larger change is a jump, not a motion): see _growth
+MAX_GROWTH = 1.25        # a change of size larger than this a frame is a jump, not a motion (see _growth)
+GROWTH_SHARE = 0.5       # a tracked crop goes on with this share of the hand's last change of size (log scale)
 REDETECT_EVERY = 10       # frames between palm searches while one hand is tracked (a second may come in)
 SAME_HAND_IOU = 0.4       # two crops overlapping this much are one hand
 SAME_HAND_INSIDE = 0.6    # ... and two hands whose landmark boxes overlap this much of the smaller one
@@ -196,12 +196,7 @@ class LandmarkDetector:
                 self._add_palms(frame, self._search_behind(frame), found)
             elif self.since_search >= REDETECT_EVERY:
                 self._add_palms(frame, self._search_now(frame), found)
-        found.sort(key=lambda f: -f[0])
-        kept = []
-        for f in found:
-            if not any(_same_hand(f, k) for k in kept):
-                kept.append(f)
-        kept = kept[:self.max_hands]
+        kept = _distinct_hands(found)[:self.max_hands]
         self.rois = [f[3] for f in kept]
         hands = [self._hand(presence, xy, right) for presence, xy, right, _ in kept]
         return Detection(assign_roles(hands, self.pitch_hand))
@@ -318,18 +313,37 @@ def _growth(roi: Roi) -> float:
     return last ** GROWTH_SHARE if moving else 1.0
 
 
-def _same_hand(a: tuple, b: tuple) -> bool:
-    """Two found hands (presence, landmarks, right, next crop) are one: their crops overlap (IoU), or the smaller's
-    landmarks lie mostly inside the other's. A palm found on the fingers of a hand gives a second, squashed copy of
-    it nested inside (seen on a small hand over an orange: 0.0002-0.007 of the frame for a hand of 0.013, with the
-    other handedness, so it took the pitch); crops of such unequal sizes overlap too little by IoU to tell."""
-    if _overlap(a[3], b[3]) > SAME_HAND_IOU:
-        return True
+def _box_area(xy: np.ndarray) -> float:
+    (x0, y0), (x1, y1) = xy.min(0), xy.max(0)
+    return float((x1 - x0) * (y1 - y0))
+
+
+def _nested(a: tuple, b: tuple) -> bool:
+    """The smaller of two found hands' landmark boxes lies mostly (SAME_HAND_INSIDE) inside the other's."""
     (ax0, ay0), (ax1, ay1) = a[1].min(0), a[1].max(0)
     (bx0, by0), (bx1, by1) = b[1].min(0), b[1].max(0)
     inter = max(0.0, min(ax1, bx1) - max(ax0, bx0)) * max(0.0, min(ay1, by1) - max(ay0, by0))
-    smaller = min((ax1 - ax0) * (ay1 - ay0), (bx1 - bx0) * (by1 - by0))
+    smaller = min(_box_area(a[1]), _box_area(b[1]))
     return smaller > 0 and inter / smaller > SAME_HAND_INSIDE
+
+
+def _distinct_hands(found: list) -> list:
+    """The found hands (presence, landmarks, right, next crop) that are not one hand found twice, most present
+    first. Crops overlapping by IoU are one hand: the more present is kept. A palm found on a hand's fingers gives a
+    second, squashed copy nested inside the hand (a small hand over an orange: 0.0002-0.007 of the frame for 0.013,
+    with the other handedness, so it took the pitch), whose crop is too much smaller for IoU to tell: of such a
+    pair the larger is kept, whichever is more present. (Two real hands crossing, one mostly in front of the other,
+    are then one hand too, until they part.)"""
+    kept = []
+    for f in sorted(found, key=lambda f: -f[0]):
+        if any(_overlap(f[3], k[3]) > SAME_HAND_IOU for k in kept):
+            continue
+        twin = next((n for n, k in enumerate(kept) if _nested(f, k)), None)
+        if twin is None:
+            kept.append(f)
+        elif _box_area(f[1]) > _box_area(kept[twin][1]):
+            kept[twin] = f
+    return sorted(kept, key=lambda f: -f[0])
 
 
 def _overlap(a: Roi, b: Roi) -> float:

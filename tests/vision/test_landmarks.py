@@ -343,20 +343,22 @@ def test_live_landmark_model_runs_on_session_threads_and_finds_the_same_hands(ph
 def test_a_copy_of_a_hand_nested_inside_it_is_one_hand_and_two_hands_side_by_side_are_two():
     """A palm found on a hand's fingers gives a second, squashed set of landmarks inside the first (a small hand over
     an orange: it read 0.0002-0.007 of the frame for 0.013, with the other handedness, and took the pitch); their
-    crops differ so much in size that their IoU (0.28) did not tell. Hands side by side stay two."""
+    crops differ so much in size that their IoU (0.28) did not tell. The larger is kept, even when the copy is more
+    present; hands side by side stay two, the more present first."""
     from vision import landmarks
     rng = np.random.default_rng(1)
 
-    def hand(x0, y0, w, h):
+    def hand(x0, y0, w, h, presence=0.9):
         xy = np.column_stack([rng.uniform(x0, x0 + w, 21), rng.uniform(y0, y0 + h, 21)]).astype(np.float32)
         xy[0], xy[1] = (x0, y0), (x0 + w, y0 + h)
-        return (0.9, xy, 0.5, landmarks.roi_from_landmarks(xy))
-    real, copy = hand(195, 246, 53, 87), hand(196, 243, 34, 47)
+        return (presence, xy, 0.5, landmarks.roi_from_landmarks(xy))
+    real, copy = hand(195, 246, 53, 87, 0.91), hand(196, 243, 34, 47, 0.97)
     assert landmarks._overlap(real[3], copy[3]) <= landmarks.SAME_HAND_IOU
-    assert landmarks._same_hand(real, copy) and landmarks._same_hand(copy, real)
-    left, right = hand(120, 200, 60, 100), hand(400, 210, 60, 100)
-    assert not landmarks._same_hand(left, right)
-    assert landmarks._same_hand(left, hand(155, 205, 60, 100))     # the same hand a few pixels on: by IoU
+    assert landmarks._distinct_hands([copy, real]) == [real] and landmarks._distinct_hands([real, copy]) == [real]
+    left, right = hand(120, 200, 60, 100, 0.8), hand(400, 210, 60, 100, 0.95)
+    assert landmarks._distinct_hands([left, right, copy, real]) == [right, real, left]
+    again = hand(123, 203, 60, 100, 0.99)                  # the same hand a few pixels on: by IoU, the more present
+    assert landmarks._distinct_hands([left, again]) == [again]
 
 
 def test_a_tracked_crop_follows_the_hands_change_of_size(detector_factory, photos):
@@ -382,3 +384,9 @@ def test_a_tracked_crop_follows_the_hands_change_of_size(detector_factory, photo
     second = det.rois[0].size
     det.detect(frame)
     assert det.rois[0].past == (first, second)
+    sizes = []
+    model_run = det.model.run
+    det.model.run = lambda f, crop: sizes.append(crop.size) or model_run(f, crop)
+    det.rois = [roi(100.0, 90.0, 81.0)]
+    det.detect(frame)
+    assert sizes[0] == pytest.approx(81.0 * 0.9 ** 0.5)           # the crop used is the grown one
