@@ -13,14 +13,17 @@ import time
 import numpy as np
 import pytest
 
-from conftest import run_app
 from test_session import Running, _window_id, assert_reports, clean_shm, only_session  # noqa: F401 (fixture)
 
-# Two unpaused demo sessions of 12 s score about 2640 +- 10 here, with a mean hit fraction of the notes played of
-# about 0.97; on a loaded machine audio stalls (underflows) cost a few per cent. A pause mapped wrongly by even
-# 0.3 s costs far more (the demo's notes last 0.26-0.52 s).
-SCORE_MARGIN = 200
-HIT_MARGIN = 0.05
+# The played tone is compared with the song on both sides of the pause, each side at the lag that lines it up best
+# (the centre of the lags within NEAR of its best hit share). Measured on CI sessions: the two sides' lags differ by
+# 10 ms; the halves of an unpaused session on a machine the host held off (37 camera frames dropped, 443 audio
+# underflows) by 85 ms, as the tone fell further behind the hand. Mapping the pause 0.3 s wrong moves them
+# 215-385 ms apart; the demo's notes last 0.26-0.52 s. An unpaused session played beside the paused one is no
+# reference: on that loaded machine it hit 0.89 of the notes' samples where the paused one hit 0.98.
+LAG_AGREE = 0.15
+NEAR = 0.02
+TOLERANCE = 1.0        # semitones: the demo's default difficulty (medium)
 # A pause begins 0.1 s after the request (game/pause.py lead_s), beyond the blocks already on their way to the
 # speaker; after audio stalls on a loaded machine PortAudio may have rendered further ahead, so the checks of
 # silence start this long after the pause does.
@@ -45,31 +48,44 @@ def wav_between(folder, wav, stats, start, end) -> np.ndarray:
     return x[a:b]
 
 
-def test_a_paused_demo_session_plays_on_and_scores_like_one_never_paused(pulse, tmp_path, clean_shm):
-    plain_out, paused_out = tmp_path / "plain", tmp_path / "paused"
-    proc = run_app("demo", "--no-window", "--duration", "12", "--out", plain_out, timeout=180)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    plain = only_session(plain_out)
+def best_lag(track, song, notes) -> tuple[float, float]:
+    """(lag in s, hit share there) at which the played track best lines up with these notes of the song: the centre
+    of the lags in -0.5..+0.5 s within NEAR of the best hit share (the best is a plateau as long as the notes are)."""
+    import dataclasses
+    from game.scoring import _judge, _played, _slots
+    slots = _slots(dataclasses.replace(song, notes=tuple(notes)), 0)
+    lags = np.arange(-50, 51)     # track samples of 10 ms
+    share = np.array([_judge(_played(track.pitch, slots.pos, int(lag)), slots, TOLERANCE, False)[0].mean()
+                      for lag in lags])
+    top = int(np.argmax(share))
+    near = share >= share[top] - NEAR
+    lo = hi = top
+    while lo > 0 and near[lo - 1]:
+        lo -= 1
+    while hi < len(lags) - 1 and near[hi + 1]:
+        hi += 1
+    return round(float(lags[lo] + lags[hi]) / 2 * 0.01, 3), round(float(share[top]), 3)
 
-    run = Running(paused_out, "demo", "--no-window", "--duration", "12")
+
+def test_a_paused_demo_session_plays_on_and_scores_on_song_time(pulse, tmp_path, clean_shm):
+    run = Running(tmp_path, "demo", "--no-window", "--duration", "12")
     run.wait_running()            # session.json says running once t0 is fixed (a 1 s count-in before it)
-    time.sleep(5.0)
+    time.sleep(6.5)               # the song's notes start at 2.3 s: about five of them before the pause
     run.proc.send_signal(signal.SIGUSR1)
     time.sleep(2.0)
     run.proc.send_signal(signal.SIGUSR1)
     code, out, err = run.finish()
     assert code == 0, out + err
     assert "paused at" in out and "playing on from" in out
-    folder = only_session(paused_out)
+    folder = only_session(tmp_path)
     info = assert_reports(folder)
     assert info["stop_reason"] == "--duration 12 s reached"
     (start, end), = info["pauses"]
     assert 2.5 < end - start < 3.5 and info["paused_s"] == pytest.approx(end - start, abs=1e-3)
     assert info["duration_s"] == pytest.approx(12.0, abs=0.2), "--duration counts song time, not the pause"
 
-    # the session lasted the pause longer
-    last = {name: column(d / "synth.csv", "t_dac").max() for name, d in (("plain", plain), ("paused", folder))}
-    assert last["paused"] - last["plain"] == pytest.approx(end - start, abs=0.4)
+    # the session lasted the pause longer: the hand tone's blocks run to the song time played plus the pause
+    assert column(folder / "synth.csv", "t_dac").max() == pytest.approx(info["duration_s"] + end - start, abs=0.4)
 
     # the backing is silent from the pause's first block (a fade) to the song playing on; its position holds
     block = 256 / 48000
@@ -103,16 +119,35 @@ def test_a_paused_demo_session_plays_on_and_scores_like_one_never_paused(pulse, 
     later = t_cap >= end
     assert np.allclose(t_cap[later] - (end - start), index[later] / 30.0, atol=1e-3)
 
-    # scored on song time: the pause neither hits nor misses (the notes after 12 s count as missed in both)
-    results = {name: json.loads((d / "score.json").read_text()) for name, d in (("plain", plain), ("paused", folder))}
-    scores = {name: r["total"] for name, r in results.items()}
-    hit = {name: np.mean([n["hit_fraction"] for n in r["notes"] if n["start"] + n["duration"] < 11.5])
-           for name, r in results.items()}
-    print(f"scores {scores}; hit share of the notes played {hit}; paused {end - start:.2f} s; "
-          f"session longer by {last['paused'] - last['plain']:.2f} s; underflows {stalls}")
-    assert hit["plain"] > 0.85, hit
-    assert abs(hit["paused"] - hit["plain"]) <= HIT_MARGIN, (hit, stalls)
-    assert abs(scores["paused"] - scores["plain"]) <= SCORE_MARGIN, (scores, stalls)
+    # scored on song time: the moments paused neither hit nor miss, and the later ones move back by the pause
+    from game.logfiles import SYNTH_COLUMNS
+    from game.scoring import score
+    from game.song import load
+    from reports.track import max_gap, played_track
+    song = load(info["song_path"])
+    with open(folder / "synth.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    synth = {c: np.array([float(r[c]) if r[c] != "" else np.nan for r in rows]) for c in SYNTH_COLUMNS}
+    t = synth["t_dac"]
+    kept = (t < start) | (t >= end)
+    synth = {c: v[kept] for c, v in synth.items()}
+    synth["t_dac"] = np.where(synth["t_dac"] >= end, synth["t_dac"] - (end - start), synth["t_dac"])
+    stats_synth = json.loads((folder / "stats-synth.json").read_text())
+    track = played_track(synth, max(song.duration, synth["t_dac"].max()), gap=max_gap(stats_synth, synth["t_dac"]))
+    saved = json.loads((folder / "score.json").read_text())
+    assert saved["tolerance"] == TOLERANCE and saved["delay"]["mode"] == "fixed" and saved["delay"]["applied_ms"] == 0
+    again = score(track, song, tolerance=TOLERANCE, difficulty=saved["difficulty"], delay="0")
+    assert saved["total"] == again["total"] and saved["notes"] == again["notes"]
+
+    # and so the tone after the pause lines up with the song as it did before: at the same lag, as well
+    notes_before = [n for n in song.notes if n.end <= start]
+    notes_after = [n for n in song.notes if n.start >= start and n.end <= info["duration_s"] - 0.5]
+    assert len(notes_before) >= 4 and len(notes_after) >= 6, (start, len(notes_before), len(notes_after))
+    sides = {name: best_lag(track, song, notes) for name, notes in (("before", notes_before), ("after", notes_after))}
+    print(f"paused {start:.2f}-{end:.2f} s; lag and hit share at it, either side: {sides}; "
+          f"score {saved['total']}; underflows {stalls}")
+    assert all(share >= 0.8 for _lag, share in sides.values()), (sides, stalls)
+    assert abs(sides["after"][0] - sides["before"][0]) <= LAG_AGREE, (sides, stalls)
     stats = json.loads((folder / "stats.json").read_text())
     assert stats["processes"]["launcher"]["pauses"] == 1
 
