@@ -99,7 +99,9 @@ def test_synth_and_music_play_log_and_save(pulse, session):
             session.write_hand(present=area is not None, area=area or 0.0)
             time.sleep(1 / 30)
     voice = session.voice.read()
-    assert abs(voice["t_dac"] - session.now()) < 0.1, "the synth publishes its voice state while it plays"
+    # its DAC time is this block's, a few ms ahead (a stall of the machine: up to ~80 ms behind); a voice state
+    # published once, or only at the start, is seconds off
+    assert abs(voice["t_dac"] - session.now()) < 0.5, "the synth publishes its voice state while it plays"
     codes = session.finish()
     assert codes == {"synth": 0, "music": 0}, session.drain_messages()
 
@@ -128,7 +130,9 @@ def test_synth_and_music_play_log_and_save(pulse, session):
         assert all(abs(r["midi"] - pm.midi(area)) < 0.01 for r in rs)
         assert all(r["amplitude"] == pytest.approx(SETTINGS.synth_volume) for r in rs)
         assert semitones(dominant_hz(x), 440 * 2 ** ((pm.midi(area) - 69) / 12)) < 0.3
-    x, rs = window(2.2, 2.45)
+    # no hand from 2.0 s: silent once the release (60 ms) has played, until the hand comes back at 2.5 s; 0.24 s is
+    # left for this test's write (late when the machine stalls) and the synth's next block to reach the DAC
+    x, rs = window(2.3, 2.45)
     assert not np.any(x) and all(r["amplitude"] == 0 for r in rs)
 
     sm = stats(session, "music")

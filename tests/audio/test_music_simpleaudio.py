@@ -94,10 +94,11 @@ def test_simpleaudio_plays_the_backing_on_the_session_clock_through_a_pause(puls
         session.start("music", "audio.music:run", SETTINGS)
         session.wait_ready(30)
         session.go_in(0.5)
-        press = [3.9, 5.5]
+        press, pressed = [3.9, 5.5], []
         while session.now() < 8.5:
             if press and session.now() >= press[0]:
-                control.toggle(session.now())
+                pressed.append(session.now())
+                control.toggle(pressed[-1])
                 press.pop(0)
             time.sleep(0.005)
         spans = control.spans_until(session.now())
@@ -105,11 +106,17 @@ def test_simpleaudio_plays_the_backing_on_the_session_clock_through_a_pause(puls
     finally:
         control.close()
     (start, end), = spans
-    assert start == pytest.approx(3.9 + lead_s(SETTINGS), abs=0.02) and end == pytest.approx(6.5, abs=0.02)
+    # p pressed about when planned (this loop is late when the machine stalls), the pause where the presses put it
+    assert pressed[0] - 3.9 < 0.3 and pressed[1] - 5.5 < 0.3, pressed
+    assert start == pytest.approx(pressed[0] + lead_s(SETTINGS), abs=1e-5)
+    assert end == pytest.approx(pressed[1] + control.resume_after, abs=1e-5) and control.resume_after == 1.0
     st = json.loads((session.dir / "stats-music.json").read_text())
     assert st["backend"] == "simpleaudio" and st["mode"] == "device" and st["failure"] is None, st
     assert st["play_buffers"] == 2, "one from go, one after the pause"
-    assert st["late_pause_s"] < 0.03 and st["underflows"] is None
+    # the steering thread sees the pause within a poll (5 ms; a stall of the machine delays it, which late_pause_s
+    # says): the buffer is cut up to READ_AHEAD later than the pause begins, never later
+    assert st["late_pause_s"] < simpleplayer.READ_AHEAD and st["underflows"] is None
+    cut = start + st["late_pause_s"] + SETTINGS.block / RATE   # and a one-block fade
 
     rate, played = read_wav(session.dir / "backing.wav")
     track = render_song(song, SETTINGS)
@@ -119,7 +126,7 @@ def test_simpleaudio_plays_the_backing_on_the_session_clock_through_a_pause(puls
         return played[int(round((a - t_start) * rate)):int(round((b - t_start) * rate))]
 
     # before the pause and after it, backing.wav holds the track at song time (sample for sample, int16-quantised)
-    for a, b in ((1.5, 3.8), (6.7, 8.3)):
+    for a, b in ((1.5, 3.8), (end + 0.2, 8.3)):
         seg = played_at(a, b)
         song_a = float(song_times(np.array([a]), spans)[0])
         assert np.sqrt(np.mean(seg ** 2)) > 0.02
@@ -129,7 +136,7 @@ def test_simpleaudio_plays_the_backing_on_the_session_clock_through_a_pause(puls
         ref = track[i - 3:i + seg.size + 3]
         errors = [np.abs(seg - ref[3 + k:3 + k + seg.size]).max() for k in range(-3, 4)]
         assert min(errors) < 1e-3, f"{a}..{b}: backing.wav is not the track at song time ({errors})"
-    assert not played_at(start + 0.01, end - 0.01).any(), "silent through the pause and its count-in"
+    assert not played_at(cut + 0.005, end - 0.01).any(), "silent through the pause and its count-in"
     rows = read_csv(session.dir / "music.csv")
     held = [r["song_t"] for r in rows if start + 0.05 < r["t_dac"] < end - 0.05]
     assert held and max(held) - min(held) < 1e-6 and held[0] == pytest.approx(start, abs=0.01)
@@ -144,7 +151,7 @@ def test_simpleaudio_plays_the_backing_on_the_session_clock_through_a_pause(puls
     def heard_at(a, b):
         return rec[int(round((a - first) * rrate)):int(round((b - first) * rrate))].astype(np.float64)
 
-    for a, b in ((2.4, 3.8), (6.7, 8.3)):
+    for a, b in ((2.4, 3.8), (end + 0.2, 8.3)):
         lag, corr = lag_s(played_at(a, b).astype(np.float64), heard_at(a - 0.05, b + 0.05)[int(0.05 * rrate):],
                           int(0.06 * RATE))
         assert corr > 0.9 and abs(lag) < 0.04, f"{a}..{b}: heard {lag * 1000:.1f} ms off, correlation {corr:.2f}"

@@ -84,8 +84,10 @@ def test_a_paused_demo_session_plays_on_and_scores_on_song_time(pulse, tmp_path,
     assert 2.5 < end - start < 3.5 and info["paused_s"] == pytest.approx(end - start, abs=1e-3)
     assert info["duration_s"] == pytest.approx(12.0, abs=0.2), "--duration counts song time, not the pause"
 
-    # the session lasted the pause longer: the hand tone's blocks run to the song time played plus the pause
-    assert column(folder / "synth.csv", "t_dac").max() == pytest.approx(info["duration_s"] + end - start, abs=0.4)
+    # the session lasted the pause longer: the hand tone's blocks run to the song time played plus the pause (and
+    # on while the children see the stop: 0.05-0.07 s here, longer when the machine stalls)
+    last_block = column(folder / "synth.csv", "t_dac").max()
+    assert info["duration_s"] + (end - start) - 0.1 < last_block < info["duration_s"] + (end - start) + 1.0
 
     # the backing is silent from the pause's first block (a fade) to the song playing on; its position holds
     block = 256 / 48000
@@ -107,7 +109,7 @@ def test_a_paused_demo_session_plays_on_and_scores_on_song_time(pulse, tmp_path,
     count_in = info["count_in_s"]
     release = 0.06 + 3 * block
     assert np.abs(wav_between(folder, "synth.wav", "stats-synth.json", start + release + AHEAD,
-                              end - count_in)).max() == 0, stalls
+                              end - count_in - STALL)).max() == 0, stalls
     amplitude, synth_t = column(folder / "synth.csv", "amplitude"), column(folder / "synth.csv", "t_dac")
     assert np.all(amplitude[(synth_t > start + release + AHEAD) & (synth_t < end - count_in)] == 0.0), stalls
     assert np.abs(wav_between(folder, "synth.wav", "stats-synth.json", end - count_in + release, end)).max() > 0.1

@@ -72,7 +72,7 @@ def test_a_live_capture_that_fails_without_reopen_ends(tmp_path):
         ok, frame, _ = src.read()   # the newest frame is still handed out once ...
         assert ok and frame.shape == (480, 640, 3) and frame.mean() == pytest.approx(90.0, abs=2.0)
         t = time.monotonic()
-        assert src.read()[0] is False and time.monotonic() - t < 0.05   # ... then the end, at once
+        assert src.read()[0] is False and time.monotonic() - t < 0.5   # ... then the end, at once (not in 30 s)
     finally:
         src.close()
 
@@ -135,7 +135,7 @@ def test_stream_hands_out_newest_frame():
         assert ok
         time.sleep(0.5)  # a busy loop: ~15 frames arrive meanwhile
         ok, frame, t_mono = src.read()
-        assert ok and time.monotonic() - t_mono < 0.1
+        assert ok and time.monotonic() - t_mono < 0.25   # a queue's oldest frame would be ~0.5 s old
         assert src.missed >= 5
     finally:
         src.close()

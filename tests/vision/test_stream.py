@@ -117,7 +117,8 @@ def test_a_cut_stream_reconnects_and_keeps_its_clock(mjpeg_server, hang):
     assert sorted(gaps)[-2] < 0.5, "more than one gap"
     assert health["reconnects"] == 1 and len(health["outages"]) == 1
     outage = health["outages"][0]
-    assert outage["last_frame"] <= t_cut + 0.05 and outage["noticed"] >= t_cut and outage["back"] > t_resume
+    # a frame is stamped when it is read: one sent before the cut is read late when the machine stalls
+    assert outage["last_frame"] <= t_cut + 0.3 and outage["noticed"] >= t_cut and outage["back"] > t_resume
     assert health["outage_s"] == pytest.approx(outage["back"] - outage["last_frame"], abs=0.002)
     assert health["reconnect_attempts"] >= 1
     assert server.requests >= 2
@@ -163,7 +164,7 @@ def test_stop_ends_a_source_waiting_to_reconnect(mjpeg_server):
         ended = time.monotonic() - t
         assert not src._thread.is_alive() and ended < 0.5, f"the reader took {ended:.2f} s to see the stop"
         t = time.monotonic()
-        assert src.read(timeout=30.0)[0] is False and time.monotonic() - t < 0.05
+        assert src.read(timeout=30.0)[0] is False and time.monotonic() - t < 0.5   # not its 30 s timeout
         assert src.ended and src.health()["reconnects"] == 0 and src.health()["outages"][0]["back"] is None
     finally:
         src.close()
