@@ -274,9 +274,10 @@ def _open_window(settings, say):
     """cv2 (for imshow/waitKey) when a window is wanted and a display is there, else None."""
     if not settings.window:
         return None
-    from vision.window import display_available
-    if not display_available():
-        say("calibrate: no display: running without a window (prompts here, fixed timing)")
+    from vision.display import display_problem
+    problem = display_problem()
+    if problem:
+        say(f"calibrate: {problem}: running without a window (prompts here, fixed timing)")
         return None
     import os
     os.environ.setdefault("QT_X11_NO_MITSHM", "1")

@@ -6,10 +6,9 @@ session never touches a display. The window lives in the vision process because 
 from __future__ import annotations
 
 import os
-import re
-import sys
 from collections import deque
-from pathlib import Path
+
+from vision.display import display_problem
 
 TITLE = "handtone"
 QUIT_KEYS = (ord("q"), ord("Q"), 27)
@@ -17,16 +16,8 @@ REQUEST_KEYS = {ord("p"): "pause", ord("P"): "pause", ord("c"): "recalibrate", o
 
 
 def display_available() -> bool:
-    """On Linux a window needs X11 or Wayland; other systems always have a desktop."""
-    if sys.platform.startswith("linux"):
-        if os.environ.get("WAYLAND_DISPLAY"):
-            return True
-        display = os.environ.get("DISPLAY", "")
-        local = re.fullmatch(r":(\d+)(\.\d+)?", display)
-        if local:  # Qt aborts the process on a dead display: check the local X socket first
-            return Path(f"/tmp/.X11-unix/X{local.group(1)}").exists()
-        return bool(display)
-    return True
+    """A display the window can open on (vision/display.py: on Linux, an X server that answers)."""
+    return display_problem() is None
 
 
 class GameWindow:
@@ -110,9 +101,10 @@ def open_window(settings, song, voice=None, notice=None, scene=None) -> GameWind
     ``scene``: a Scene to show (one shared with the session video), else the window makes its own."""
     if not settings.window:
         return None
-    if not display_available():
+    problem = display_problem()
+    if problem:
         if notice:
-            notice("no display (DISPLAY/WAYLAND_DISPLAY unset): running without a window")
+            notice(f"{problem}: running without a window")
         return None
     try:
         return GameWindow(settings, song, voice, scene)
