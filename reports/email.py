@@ -15,6 +15,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 
+from game.lyrics import line_text
 from reports import outbox as outbox_mod
 from reports.smtpsend import BACKOFF_S, SendFailure, scrub, send as smtp_send  # noqa: F401 - scrub is used by build
 from reports.stats import table_rows
@@ -105,10 +106,11 @@ def _line_ratings(score: dict | None) -> list[tuple[int, str, str, str]]:
     """(line number from 1, rating, hit %, its lyrics) per sung line, from score["lines"] when it is there."""
     if not score or not isinstance(score.get("lines"), list):
         return []
-    lyrics: dict = {}
+    syllables: dict = {}
     for n in score.get("notes") or []:
         if isinstance(n, dict) and n.get("lyric"):
-            lyrics[n.get("line")] = lyrics.get(n.get("line"), "") + str(n["lyric"])
+            syllables.setdefault(n.get("line"), []).append(str(n["lyric"]))
+    lyrics = {line: line_text(s) for line, s in syllables.items()}
     out = []
     for i, rec in enumerate(score["lines"]):
         if not isinstance(rec, dict):

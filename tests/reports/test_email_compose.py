@@ -15,8 +15,9 @@ SCORE = {"total": 7412, "rating": "Rising Star", "notes_points": 6650.4, "line_b
          "delay": {"estimated_ms": 143.0, "applied_ms": 143.0, "mode": "auto"},
          "lines": [{"line": 0, "hit_fraction": 0.93, "points": 2400, "rating": "Superstar"},
                    {"line": 1, "hit_fraction": 0.31, "points": 800, "rating": "Amateur"}],
-         "notes": [{"line": 0, "lyric": "Twin"}, {"line": 0, "lyric": "kle "}, {"line": 1, "lyric": "lit"},
-                   {"line": 1, "lyric": "tle star"}]}
+         "notes": [{"line": 0, "lyric": "Twin-"}, {"line": 0, "lyric": "kle,"}, {"line": 0, "lyric": ""},
+                   {"line": 0, "lyric": "twin-"}, {"line": 0, "lyric": "kle"}, {"line": 1, "lyric": "lit-"},
+                   {"line": 1, "lyric": "tle"}, {"line": 1, "lyric": "star"}]}
 STATS = {"processes": {"synth": {"startup_s": 0.41, "cpu_s": 3.2, "mode": "device", "blocks": 900,
                                  "latency_ms": {"p50": 11.5, "p95": 14.0, "p99": 19.25},
                                  "underflows_flag": 0, "underflows_clock": 1}}}
@@ -44,7 +45,7 @@ def test_bodies_carry_score_ratings_delay_and_timing(tmp_path):
     plain = msg.get_body(("plain",)).get_content()
     for text in ("7412 points, Rising Star", "Difficulty hard", "octaves folded", "Notes 6650 of 9000",
                  "line bonus 762 of 1000", "Longest streak: 9", "estimated +143 ms; +143 ms applied (auto)",
-                 "line 1: Superstar (93% hit) - Twinkle", "line 2: Amateur (31% hit) - little star",
+                 "line 1: Superstar (93% hit) - Twinkle, twinkle\r\n", "line 2: Amateur (31% hit) - little star\r\n",
                  "synth: 0.41, 3.20", "motion-to-sound 11.5/14.0/19.2", "the camera dropped 3 frames",
                  "report.pdf"):
         assert text in plain, text
