@@ -266,6 +266,7 @@ def parser() -> argparse.ArgumentParser:
                              description="Every session's date, song, difficulty, score, rating and key timing "
                              "figures, newest last; * marks each song's personal best (per difficulty).")
     history.add_argument("--song", metavar="NAME", help="only this song (part of its name or title)")
+    history.add_argument("--player", metavar="NAME", help="only this player's sessions (the name, any case)")
     history.add_argument("--data-dir", metavar="DIR", help="where the history is kept")
 
     outbox = sub.add_parser("outbox", help="emails that could not be sent: list them, or send them now",

@@ -119,7 +119,8 @@ def build_reports(session_dir: Path, settings, song, send_email: bool = True,
         # this session's row (updated when the reports are rebuilt), the song's personal best before it and its
         # recent sessions, for the scorecard's second page
         from reports import history
-        state["history"] = history.record_session(settings, d, session, state["score"], state["stats"])
+        state["history"] = history.record_session(settings, d, session, state["score"], state["stats"],
+                                                  song_s=song.duration if song else None)
 
     def do_pdf():
         state["pdf"] = write_pdf(d / "report.pdf", song=song, player=player, started=_date(session),

@@ -1,6 +1,10 @@
-"""The player's history: every session's date, song, difficulty, score and key timing figures in one SQLite file
-(history.sqlite in the data folder), so the scorecard can show a personal best and a trend, and
+"""The players' history: every session's date, player, song, difficulty, score and key timing figures in one SQLite
+file (history.sqlite in the data folder), so the scorecard can show the player's personal best and trend, and
 `python main.py history` can list them.
+
+A personal best is per player, song and difficulty, and only a session that played the whole song counts for it and
+for the trend: one stopped early (--duration, q, Ctrl-C) is scored against the whole song, its later notes missed,
+so it is recorded and listed with how much it played, but it neither sets a best nor drags the trend down.
 
 A row is keyed by its session folder, so rebuilding a session's reports replaces its row instead of adding one.
 Rows only point at their folders: a folder the player deleted leaves its row (shown as "(deleted)").
@@ -16,7 +20,7 @@ from pathlib import Path
 from game.settings import data_path
 
 FILE_NAME = "history.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_S = 30.0      # two sessions ending at once: the second waits for the first's write, it does not fail
 RECENT = 10                # sessions of the song returned for the scorecard's trend
 
@@ -43,10 +47,15 @@ MIGRATIONS = {
             recorded TEXT NOT NULL        -- when this row was last written
         )""",
         "CREATE INDEX sessions_song ON sessions (song, difficulty, total)"],
+    2: ["ALTER TABLE sessions ADD COLUMN played_s REAL",    # song seconds played (session.json duration_s)
+        "ALTER TABLE sessions ADD COLUMN song_s REAL"],     # the song's length: less played is partial
 }
+END_SLACK_S = 0.05       # played this close to the song's length: the whole song
+# a row played the whole song (older rows, which did not say, count as whole)
+WHOLE = f"(played_s IS NULL OR song_s IS NULL OR played_s >= song_s - {END_SLACK_S})"
 COLUMNS = ("folder", "started", "song", "song_path", "artist", "difficulty", "total", "rating", "player",
            "octave_fold", "delay", "delay_applied_ms", "latency_ms_p50", "latency_ms_p99", "fps", "underflows",
-           "dropped_frames", "recorded")
+           "dropped_frames", "recorded", "played_s", "song_s")
 
 
 class HistoryError(RuntimeError):
@@ -57,12 +66,14 @@ def history_file(settings) -> Path:
     return (data_path(settings) / FILE_NAME).absolute()
 
 
-def record_session(settings, session_dir, session: dict, score: dict | None, stats: dict | None) -> dict:
+def record_session(settings, session_dir, session: dict, score: dict | None, stats: dict | None,
+                   song_s: float | None = None) -> dict:
     """Write (or replace) this session's row and return what the scorecard shows about the song:
-    {"best": the song's best row at this difficulty among the sessions before this one (or None),
-     "recent": the song's last RECENT rows up to and including this one, oldest first, "is_best": bool}."""
+    {"best": the player's best whole play of the song at this difficulty before this session (or None),
+     "recent": the player's last RECENT whole plays of the song up to this one, and this one, oldest first,
+     "is_best": bool, "partial": this session stopped before the song's end (song_s: the song's length)}."""
     path = history_file(settings)
-    row = session_row(settings, session_dir, session, score, stats)
+    row = session_row(settings, session_dir, session, score, stats, song_s)
     with _open(path, create=True) as db:
         try:
             db.execute("BEGIN IMMEDIATE")
@@ -71,21 +82,31 @@ def record_session(settings, session_dir, session: dict, score: dict | None, sta
             db.execute("COMMIT")
             # "before this one" is by the session's date, so rebuilding an old session shows what it was up against
             order = "(started < :started OR (started = :started AND folder < :folder))"
-            best = db.execute(f"SELECT * FROM sessions WHERE song = :song AND difficulty = :difficulty "
-                              f"AND total IS NOT NULL AND {order} ORDER BY total DESC, started, folder LIMIT 1",
-                              row).fetchone()
-            recent = db.execute(f"SELECT * FROM (SELECT * FROM sessions WHERE song = :song AND "
-                                f"({order} OR folder = :folder) ORDER BY started DESC, folder DESC LIMIT {RECENT}) "
-                                "ORDER BY started, folder", row).fetchall()
+            mine = "song = :song AND player = :player"
+            best = db.execute(f"SELECT * FROM sessions WHERE {mine} AND difficulty = :difficulty "
+                              f"AND total IS NOT NULL AND {WHOLE} AND {order} ORDER BY total DESC, started, folder "
+                              "LIMIT 1", row).fetchone()
+            recent = db.execute(f"SELECT * FROM (SELECT * FROM sessions WHERE {mine} AND "
+                                f"(({order} AND {WHOLE}) OR folder = :folder) ORDER BY started DESC, folder DESC "
+                                f"LIMIT {RECENT}) ORDER BY started, folder", row).fetchall()
         except sqlite3.Error as e:
             raise _error(path, e) from e
     best = _as_dict(best) if best else None
-    is_best = row["total"] is not None and (best is None or row["total"] > best["total"])
-    return {"best": best, "recent": [_as_dict(r) for r in recent], "is_best": is_best}
+    partial = not is_whole(row)
+    is_best = row["total"] is not None and not partial and (best is None or row["total"] > best["total"])
+    return {"best": best, "recent": [_as_dict(r) for r in recent], "is_best": is_best, "partial": partial}
 
 
-def session_row(settings, session_dir, session: dict, score: dict | None, stats: dict | None) -> dict:
-    """The row for one session, from session.json, score.json and stats.json (any of which may be missing)."""
+def is_whole(row: dict) -> bool:
+    """The session played the whole song (as WHOLE says in SQL)."""
+    played, length = row.get("played_s"), row.get("song_s")
+    return played is None or length is None or played >= length - END_SLACK_S
+
+
+def session_row(settings, session_dir, session: dict, score: dict | None, stats: dict | None,
+                song_s: float | None = None) -> dict:
+    """The row for one session, from session.json, score.json and stats.json (any of which may be missing), and the
+    song's length when known."""
     session = session if isinstance(session, dict) else {}
     score = score if isinstance(score, dict) else None
     summary = (stats or {}).get("summary") if isinstance(stats, dict) else None
@@ -117,6 +138,8 @@ def session_row(settings, session_dir, session: dict, score: dict | None, stats:
         "underflows": int(max(underflows)) if underflows else None,
         "dropped_frames": _number(summary.get("dropped_frames"), int),
         "recorded": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "played_s": _number(session.get("duration_s")),
+        "song_s": _number(song_s),
     }
 
 
@@ -134,14 +157,21 @@ def load_rows(settings) -> list[dict]:
         except sqlite3.Error as e:
             raise _error(path, e) from e
     best: dict[tuple, dict] = {}
-    for r in rows:   # the first session to reach the highest total holds the best
-        key = (r["song"], r["difficulty"])
-        if r["total"] is not None and (key not in best or r["total"] > best[key]["total"]):
+    for r in rows:   # the first whole play to reach the highest total holds the player's best
+        key = (r["player"], r["song"], r["difficulty"])
+        if r["total"] is not None and is_whole(r) and (key not in best or r["total"] > best[key]["total"]):
             best[key] = r
     for r in rows:
-        r["best"] = best.get((r["song"], r["difficulty"])) is r
+        r["best"] = best.get((r["player"], r["song"], r["difficulty"])) is r
         r["deleted"] = not Path(r["folder"]).is_dir()
     return rows
+
+
+def played(row: dict) -> str:
+    """The history's 'played' cell: 'whole song', or how much of it a session stopped early played."""
+    if is_whole(row):
+        return "whole song"
+    return f"{row['played_s']:.0f} of {row['song_s']:.0f} s"
 
 
 def matches(row: dict, name: str) -> bool:
@@ -150,18 +180,23 @@ def matches(row: dict, name: str) -> bool:
     return any(needle in str(row.get(k) or "").casefold() for k in ("song", "song_path"))
 
 
-HEADER = ("date", "song", "difficulty", "score", "rating", "latency p50", "fps", "folder")
+def is_player(row: dict, name: str) -> bool:
+    """--player NAME: the player's name, any case."""
+    return str(row.get("player") or "").casefold() == name.strip().casefold()
+
+
+HEADER = ("date", "player", "song", "difficulty", "played", "score", "rating", "latency p50", "fps", "folder")
 
 
 def table(rows: list[dict]) -> list[str]:
     """The history as aligned text lines (header first); * marks a personal best."""
-    cells = [HEADER] + [(_date(r["started"]), r["song"], r["difficulty"] or "-",
+    cells = [HEADER] + [(_date(r["started"]), r["player"] or "-", r["song"], r["difficulty"] or "-", played(r),
                          ("*" if r["best"] else "") + ("-" if r["total"] is None else str(r["total"])),
                          r["rating"] or "-", "-" if r["latency_ms_p50"] is None else f"{r['latency_ms_p50']:.1f} ms",
                          "-" if r["fps"] is None else f"{r['fps']:.1f}",
                          "(deleted)" if r["deleted"] else r["folder"]) for r in rows]
     widths = [max(len(c[i]) for c in cells) for i in range(len(HEADER))]
-    right = {3, 5, 6}   # numbers line up on the right
+    right = {5, 7, 8}   # numbers line up on the right
     return ["  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(line, widths))).rstrip()
             for line in cells]
 
@@ -178,6 +213,14 @@ def run_command(args, settings) -> int:
         print(f"no sessions recorded yet (in {history_file(settings)}): play one with `python main.py demo` "
               "or `python main.py play`, and it appears here")
         return 0
+    player = getattr(args, "player", None)
+    if player:
+        mine = [r for r in rows if is_player(r, player)]
+        if not mine:
+            names = sorted({str(r["player"]) for r in rows if r["player"]})
+            print(f"no sessions of a player named {player!r}; the history has: {', '.join(names)}")
+            return 0
+        rows = mine
     name = getattr(args, "song", None)
     shown = [r for r in rows if matches(r, name)] if name else rows
     if not shown:
@@ -186,7 +229,8 @@ def run_command(args, settings) -> int:
         return 0
     for line in table(shown):
         print(line)
-    print(f"* personal best for the song at that difficulty; {len(shown)} session(s) in {history_file(settings)}")
+    print(f"* the player's personal best for the song at that difficulty (whole plays of the song only); "
+          f"{len(shown)} session(s) in {history_file(settings)}")
     return 0
 
 
@@ -230,11 +274,12 @@ def _migrate(db: sqlite3.Connection, path: Path, write: bool) -> None:
                            f"{SCHEMA_VERSION}): update handtone, or use another --data-dir")
     if version == SCHEMA_VERSION:
         return
-    if not write:
-        if version == 0 and not db.execute("SELECT 1 FROM sqlite_master").fetchone():
+    if not write and version == 0:
+        if not db.execute("SELECT 1 FROM sqlite_master").fetchone():
             return   # an empty file: no sessions yet
-        raise HistoryError(f"the history {path} is from an older handtone: play or rebuild a session "
-                           "(python main.py report SESSION_DIR) to update it")
+        raise HistoryError(f"{path} is not a handtone history (it holds other tables): move it away or use "
+                           "another --data-dir")
+    # an older handtone's history (version >= 1) is brought up to date even by a reader: the steps only add columns
     db.execute("BEGIN IMMEDIATE")   # two first sessions at once: one creates the tables, the other sees them
     try:
         version = db.execute("PRAGMA user_version").fetchone()[0]

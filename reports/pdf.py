@@ -193,8 +193,13 @@ def _history(pdf, score: dict | None, history: dict | None) -> None:
     _heading(pdf, "Your history with this song")
     best = (history or {}).get("best")
     recent = [r for r in ((history or {}).get("recent") or []) if isinstance(r, dict)]
+    partial = bool((history or {}).get("partial"))
+    if partial:
+        _text(pdf, "This session stopped before the song's end: it is scored against the whole song (the notes "
+                   "after the stop count as missed) and does not count for your personal best.", 8, h=4.5)
     if not best and len(recent) <= 1:
-        _text(pdf, "Personal best: first time playing this song" +
+        _text(pdf, "Personal best: none yet at this difficulty: play the whole song to set one." if partial else
+              "Personal best: first time playing this song" +
               (" at this difficulty" if recent else "") + ": this score is the one to beat next time.", 9, h=5)
         if history is None:
             _text(pdf, "(the history was not recorded for this session: see the notes)", 7.5, h=4)

@@ -1,6 +1,7 @@
-"""The history (reports/history.py): rows per session in a tmp data folder, personal bests per song and difficulty,
-a rebuilt session replacing its row, deleted folders, --song, a corrupt file, two processes writing at once, and two
-real demo sessions listed by `python main.py history`."""
+"""The history (reports/history.py): rows per session in a tmp data folder, personal bests per player, song and
+difficulty from whole plays of the song only, a rebuilt session replacing its row, deleted folders, --song and
+--player, an older history brought up to date, a corrupt file, two processes writing at once, and two real demo
+sessions listed by `python main.py history`."""
 from __future__ import annotations
 
 import sqlite3
@@ -9,6 +10,7 @@ import sys
 import textwrap
 import time
 from argparse import Namespace
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -37,18 +39,24 @@ def score(total, difficulty="medium", rating="Amateur") -> dict:
             "delay": {"estimated_ms": 180.0, "applied_ms": 180.0, "mode": "auto"}}
 
 
-def record(settings, folder: Path, started: str, total, song="Ode to Joy", difficulty="medium") -> dict:
+SONG_S = 39.0
+
+
+def record(settings, folder: Path, started: str, total, song="Ode to Joy", difficulty="medium", player="Zoë",
+           played_s=SONG_S) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     sc = None if total is None else score(total, difficulty)
-    return history.record_session(settings, folder, session(song, started, difficulty), sc, STATS)
+    return history.record_session(settings, folder, session(song, started, difficulty, player=player,
+                                                            duration_s=played_s), sc, STATS, song_s=SONG_S)
 
 
 def day(n: int) -> str:
     return f"2026-03-{n:02d}T10:00:00+00:00"
 
 
-def run(settings, song=None, capsys=None):
-    code = history.run_command(Namespace(command="history", song=song, data_dir=settings.data_dir), settings)
+def run(settings, song=None, capsys=None, player=None):
+    code = history.run_command(Namespace(command="history", song=song, player=player, data_dir=settings.data_dir),
+                               settings)
     out = capsys.readouterr()
     return code, out.out, out.err
 
@@ -142,8 +150,10 @@ def test_table_marks_bests_and_deleted_folders(tmp_path, capsys):
     code, out, err = run(s, capsys=capsys)
     assert code == 0 and err == ""
     lines = out.splitlines()
-    assert lines[0].split() == ["date", "song", "difficulty", "score", "rating", "latency", "p50", "fps", "folder"]
+    assert lines[0].split() == ["date", "player", "song", "difficulty", "played", "score", "rating", "latency", "p50",
+                                "fps", "folder"]
     assert "2026-03-01 10:00" in lines[1] and "Ode to Joy" in lines[1] and str(tmp_path / "a") in lines[1]
+    assert " Zoë " in lines[1] and " whole song " in lines[1]
     assert " 5000 " in lines[1] and "13.9 ms" in lines[1] and "29.5" in lines[1]
     assert "*7000" in lines[2] and lines[2].endswith("(deleted)")
     assert "Twinkle" in lines[3] and "*6000" in lines[3]
@@ -270,9 +280,57 @@ def test_two_demo_sessions_then_history(tmp_path, no_audio_env):
         assert "Ode to Joy" in line and " medium " in line and line.endswith(str(folder.resolve()))
     rows = history.load_rows(settings_in(data))
     assert [r["folder"] for r in rows] == [str(f.resolve()) for f in folders]
-    scored = [r for r in rows if r["total"] is not None]
-    assert sum(line.count("*") for line in lines[1:3]) == (1 if scored else 0)
-    if scored:
-        best = max(scored, key=lambda r: r["total"])
-        assert best["best"] and f"*{best['total']}" in lines[1 + rows.index(best)]
+    # 5 s of the song: listed with what they played, never a personal best
+    assert all(" 5 of 39 s " in line for line in lines[1:3]) and not any("*" in line for line in lines[1:3])
+    assert all(r["played_s"] == 5.0 and r["song_s"] > 38 and not r["best"] for r in rows)
     assert all(r["fps"] is not None and r["fps"] > 0 for r in rows)
+
+
+def test_a_personal_best_is_the_players_own(tmp_path, capsys):
+    s = settings_in(tmp_path / "data")
+    record(s, tmp_path / "a", day(1), 9000, player="Ann")
+    r = record(s, tmp_path / "b", day(2), 4000, player="Ben")
+    assert r["best"] is None and r["is_best"] and [x["player"] for x in r["recent"]] == ["Ben"]
+    r = record(s, tmp_path / "c", day(3), 5000, player="Ben")
+    assert r["best"]["total"] == 4000 and r["is_best"] and [x["total"] for x in r["recent"]] == [4000, 5000]
+    assert [(x["player"], x["best"]) for x in history.load_rows(s)] == [("Ann", True), ("Ben", False), ("Ben", True)]
+    code, out, _ = run(s, capsys=capsys, player="ben")
+    assert code == 0 and "Ann" not in out and "*5000" in out and "2 session(s)" in out
+    code, out, _ = run(s, capsys=capsys, player="Cy")
+    assert code == 0 and "no sessions of a player named 'Cy'; the history has: Ann, Ben" in out
+
+
+def test_a_session_stopped_early_counts_for_neither_best_nor_trend(tmp_path, capsys):
+    s = settings_in(tmp_path / "data")
+    r = record(s, tmp_path / "a", day(1), 900, played_s=6.0)
+    assert r["partial"] and not r["is_best"] and r["best"] is None and [x["total"] for x in r["recent"]] == [900]
+    r = record(s, tmp_path / "b", day(2), 5000)
+    assert not r["partial"] and r["is_best"] and r["best"] is None, "the partial one was no best to beat"
+    assert [x["total"] for x in r["recent"]] == [5000], "nor part of the trend"
+    r = record(s, tmp_path / "c", day(3), 7000, played_s=30.0)   # higher, but only 30 s of the song
+    assert r["partial"] and not r["is_best"] and r["best"]["total"] == 5000
+    assert [x["total"] for x in r["recent"]] == [5000, 7000], "the session itself is still shown"
+    r = record(s, tmp_path / "d", day(4), 6000, played_s=SONG_S - 0.01)
+    assert not r["partial"] and r["is_best"]
+    code, out, _ = run(s, capsys=capsys)
+    lines = out.splitlines()
+    assert " 6 of 39 s " in lines[1] and " whole song " in lines[2] and " 30 of 39 s " in lines[3]
+    assert "*" not in lines[3] and "*6000" in lines[4]
+
+
+def test_an_older_history_is_brought_up_to_date_by_any_use(tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    with closing(sqlite3.connect(data / "history.sqlite")) as db, db:
+        for statement in history.MIGRATIONS[1]:
+            db.execute(statement)
+        db.execute("INSERT INTO sessions (folder, started, song, difficulty, total, player, recorded) "
+                   "VALUES ('/gone', ?, 'Ode to Joy', 'medium', 4000, 'Zoë', ?)", (day(1), day(1)))
+        db.execute("PRAGMA user_version = 1")
+    s = settings_in(data)
+    code, out, err = run(s, capsys=capsys)      # listing alone upgrades it
+    assert code == 0 and err == "" and "*4000" in out and " whole song " in out
+    with closing(sqlite3.connect(data / "history.sqlite")) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    r = record(s, tmp_path / "b", day(2), 3000)
+    assert r["best"]["total"] == 4000 and not r["is_best"]

@@ -190,3 +190,17 @@ def test_demo_session_report_has_two_pages(pulse, tmp_path):
     sc = json.loads((folder / "score.json").read_text())
     assert NAME in texts[0] and "Ode to Joy" in texts[0] and f"{sc['total']} {sc['rating']}" in texts[0]
     assert "Personal best" in texts[1]
+
+
+def test_a_session_stopped_early_says_it_does_not_count_for_the_best(tmp_path):
+    song, track, sc, stats = session_inputs(tmp_path)
+    for name, best in (("first", None), ("later", 4100)):
+        h = history_for(sc["total"], best) | {"partial": True, "is_best": False}
+        if best is None:
+            h["recent"] = h["recent"][-1:]     # the player's first time with the song
+        _, two = pages(write_pdf(tmp_path / f"{name}.pdf", song=song, player="Ana", started="today", score=sc,
+                                 stats=stats, track=track, warnings=[], history=h))
+        text = " ".join(two.split())
+        assert "This session stopped before the song's end" in text and "does not count for your personal best" in text
+        assert ("Personal best: 4100" in text) if best else ("play the whole song to set one" in text), name
+        assert "this score is the one to beat" not in text and "new personal best" not in text
