@@ -154,8 +154,11 @@ def open_stream(pa, settings, kind: str, callback, fmt=None, channels: int = 1, 
             found = [f"{i}: {pa.get_device_info_by_index(i)['name']}" for i in range(pa.get_device_count())
                      if _channels(pa.get_device_info_by_index(i), kind) > 0]
             option = "--input-device" if kind == "input" else "--output-device"
+            if not found:
+                raise ChildFailure(f"no {kind} device matching {spec!r}: this machine has no {kind} devices at all "
+                                   f"(`python main.py devices` lists them); leave out {option} to play without one")
             raise ChildFailure(f"no {kind} device matching {spec!r}: give {option} an index or part of a name of: "
-                               f"{', '.join(found) or 'none found'}")
+                               f"{', '.join(found)}")
         candidates = [index]
     else:   # a default that will not open (WASAPI refusing our format): the next one, if any
         candidates = default_devices(pa, kind, rate)

@@ -113,8 +113,19 @@ def _scoring_options(p: argparse.ArgumentParser) -> None:
                         "estimate is always in the report)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """A mistake on the command line is one line, as every other start-up error is (argparse puts the whole usage
+    above it: 20 lines for a session command), and says where the options are listed."""
+
+    def error(self, message: str):
+        if message.endswith("required: COMMAND"):    # `python main.py` alone: what can it do?
+            self.print_help(sys.stderr)
+            self.exit(2)
+        self.exit(2, f"handtone: error: {self.prog}: {message} (`{self.prog} --help` lists the options)\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(
+    top = _Parser(
         prog="python main.py", description="handtone: play a song by moving your hand nearer to and farther from "
         "the camera. A session writes a folder with recording.wav, performance.wav, notes.csv, score.json, "
         "stats.json, report.pdf and summary.eml.", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -25,7 +25,7 @@ from game import handstate
 from game.child import ChildLink, SessionSignals, child_main, write_json
 from game.framering import FrameRing, RingSpaceError, slots_for
 from game.cputime import process_usage
-from game.pause import PAUSE_SIGNAL, PauseControl, segment_name as pause_segment_name
+from game.pause import PAUSE_SIGNAL, PauseControl, pause_keys, segment_name as pause_segment_name
 from game.peek import watch_hint
 from game.settings import Settings
 from game.song import Song
@@ -115,6 +115,10 @@ class Launcher:
         self.left: dict[str, str] = {}         # children that ended on their own (a device went away) and why
         self.left_ok: set[str] = set()         # ... and have exited cleanly since
         self.notices: list[str] = []
+        # the children's notices during start-up ("no speaker: playing silently"), said once every child is ready:
+        # when the start fails (no camera at index 3) its error is what the player reads, not two lines about a
+        # session that never played (they stay in the result's notices)
+        self.held: list[str] | None = []
         self.signal_reason: str | None = None
         self.end_reason: str | None = None
         self.records = []
@@ -177,6 +181,9 @@ class Launcher:
                 self.inboxes[reader] = name
                 self.procs[name] = proc
             self._wait_ready()
+            for text in self.held:
+                self.say(text)
+            self.held = None
             self.all_ready_at = time.monotonic()
             self.all_ready_s = round(self.all_ready_at - t_start, 3)
             t0_value = self.t0 = signals.start_clock(s.count_in)
@@ -189,10 +196,10 @@ class Launcher:
                       else f"{end_at:.1f} s" if end_at > song_end               # --loop-video --duration past it
                       else f"{end_at:.1f} of {self.song.duration:.1f} s")
             watch = watch_hint(os.getpid())
+            pause_how = ("p in the window" + (f" or `kill -USR1 {os.getpid()}`" if PAUSE_SIGNAL is not None else "")
+                         if s.window else pause_keys(False)[0])
             self.say(f"playing {self.song.title} ({length}) after a {s.count_in:g} s count-in; "
-                     f"session folder {session_dir}; p in the window"
-                     + (f" or `kill -USR1 {os.getpid()}`" if PAUSE_SIGNAL is not None else "") + " pauses"
-                     + (f"; {watch}" if watch else ""))
+                     f"session folder {session_dir}; {pause_how} pauses" + (f"; {watch}" if watch else ""))
             reason, exit_code = self._supervise(t0_value, end_at, signals.end)
         except StartFailure as e:
             reason, exit_code = str(e), 2
@@ -291,7 +298,7 @@ class Launcher:
             return
         t = time.monotonic() - self.t0
         if t < 0:
-            self.say("the song has not started yet: p pauses it once it plays")
+            self.say(f"the song has not started yet: {self.pauses.play_on} pauses it once it plays")
             return
         self.say(self.pauses.toggle(t))
 
@@ -317,18 +324,23 @@ class Launcher:
                     conn.close()
                     continue
                 if kind == "notice":
-                    self.notices.append(f"{name}: {text}")
-                    self.say(f"{name}: {text}")
+                    self._notice(f"{name}: {text}")
                 elif kind == "error":
                     self.errors[name] = text
                 elif kind == "left":
                     self.left[name] = text
-                    self.notices.append(f"{name}: {text}")
-                    self.say(f"{name}: {text}")
+                    self._notice(f"{name}: {text}")
                 elif kind == "end":
                     self.end_reason = self.end_reason or text
                 elif kind == "pause":
                     self._toggle_pause()
+
+    def _notice(self, text: str) -> None:
+        self.notices.append(text)
+        if self.held is not None:
+            self.held.append(text)
+        else:
+            self.say(text)
 
     def _stop_children(self) -> None:
         if self.signals is not None:

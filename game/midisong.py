@@ -98,7 +98,9 @@ def _read(data: bytes, where: str):
     try:
         return mido.MidiFile(file=io.BytesIO(data))
     except Exception as e:  # noqa: BLE001 - mido raises many kinds (EOFError, OSError, ValueError, KeyError...)
-        raise SongError(f"{where}: not a MIDI file that can be read ({type(e).__name__}: {e})") from None
+        why = "it ends too early: cut short while copying?" if isinstance(e, EOFError) else \
+            f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+        raise SongError(f"{where}: not a MIDI file that can be read ({why})") from None
 
 
 def parse(data: bytes, path: Path | str, track: str | None = None) -> Song:

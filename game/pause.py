@@ -27,6 +27,7 @@ session.json keeps the pauses as [[start, end], ...] in session seconds; ``song_
 from __future__ import annotations
 
 import math
+import os
 import signal
 
 import numpy as np
@@ -47,6 +48,14 @@ MIN_LEAD_S = 0.1
 def segment_name(names: dict) -> str:
     """The pause record's segment, named like the session's others (handtone-<launcher pid>-pause)."""
     return names["hand"].rsplit("-", 1)[0] + "-pause"
+
+
+def pause_keys(window: bool, pid: int | None = None) -> tuple[str, str]:
+    """(what plays on / pauses, what stops) for the player's messages: p and q in the window; headless, the launcher's
+    SIGUSR1 (where the OS has it) and Ctrl-C."""
+    if window or PAUSE_SIGNAL is None:
+        return "p", "q"
+    return f"`kill -USR1 {os.getpid() if pid is None else pid}`", "Ctrl-C"
 
 
 def lead_s(settings) -> float:
@@ -70,16 +79,19 @@ def song_time(t: float, before: float, start: float, end: float) -> float:
 class PauseControl:
     """Toggles the pause, publishes it, and keeps every pause as [start, end] (session s) for session.json."""
 
-    def __init__(self, record: SeqlockRecord | None, lead: float, resume_after: float):
+    def __init__(self, record: SeqlockRecord | None, lead: float, resume_after: float, window: bool = True):
         self.record = record
         self.lead, self.resume_after = lead, resume_after
+        # what the player does next, in the words of how they play: keys in the window, or a signal when headless
+        self.play_on, self.stop = pause_keys(window)
         self.values = np.array([0.0, 0.0, INF, INF])
         self.spans: list[list[float]] = []
         self._publish()
 
     @classmethod
     def create(cls, name: str, settings) -> "PauseControl":
-        return cls(SeqlockRecord.create(name, FIELDS), lead_s(settings), resume_after_s(settings))
+        return cls(SeqlockRecord.create(name, FIELDS), lead_s(settings), resume_after_s(settings),
+                   bool(settings.window))
 
     def _publish(self) -> None:
         if self.record is not None:
@@ -109,14 +121,15 @@ class PauseControl:
         elif resuming:
             v[END] = INF
             self.spans[-1][1] = INF
-            what = f"still paused at {self.song_time(t):.1f} s of the song: p plays on"
+            what = f"still paused at {self.song_time(t):.1f} s of the song: {self.play_on} plays on"
         else:
             if v[COUNT] > 0:
                 v[BEFORE] += v[END] - v[START]
             v[COUNT] += 1
             v[START], v[END] = t + self.lead, INF
             self.spans.append([float(v[START]), INF])
-            what = f"paused at {self.song_time(v[START]):.1f} s of the song: p plays on, q stops"
+            what = (f"paused at {self.song_time(v[START]):.1f} s of the song: {self.play_on} plays on, "
+                    f"{self.stop} stops")
         self._publish()
         return what
 

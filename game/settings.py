@@ -280,6 +280,9 @@ def _bad(field_name: str, text: str) -> SettingsError:
 
 
 def validate(s: Settings) -> None:
+    if not s.player.strip():
+        raise _bad("player", "player must be a name (it is on the scorecard and keys your personal bests), got "
+                             f"{s.player!r}; leave out --player to play as {Settings.player!r}")
     if s.difficulty not in DIFFICULTIES:
         raise _bad("difficulty", f"difficulty must be one of {', '.join(DIFFICULTIES)}, got {s.difficulty!r}")
     for name in ("music_volume", "synth_volume"):

@@ -177,3 +177,19 @@ def test_a_default_that_will_not_open_gives_way_to_the_next_and_a_named_one_does
     tried.clear()
     stream, reason = devices.open_stream(pa, Settings(output_device="realtek"), "output", None)
     assert stream is None and reason == "output device 2 cannot be opened" and tried == [2]
+
+
+def test_a_named_device_that_is_not_there_lists_what_is_or_says_there_is_none():
+    import pytest
+    from audio import devices
+    from game.child import ChildFailure
+    pa = _WindowsPortAudio()
+    with pytest.raises(ChildFailure) as e:
+        devices.open_stream(pa, Settings(output_device="bogus speaker"), "output", None)
+    assert str(e.value) == ("no output device matching 'bogus speaker': give --output-device an index or part of a "
+                            "name of: 0: Microsoft Sound Mapper - Output, 2: Speakers (Realtek)")
+    pa.devices = [d for d in pa.devices if d["maxOutputChannels"] == 0]      # microphones only
+    with pytest.raises(ChildFailure) as e:
+        devices.open_stream(pa, Settings(output_device="bogus speaker"), "output", None)
+    assert str(e.value) == ("no output device matching 'bogus speaker': this machine has no output devices at all "
+                            "(`python main.py devices` lists them); leave out --output-device to play without one")

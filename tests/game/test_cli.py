@@ -26,3 +26,16 @@ def test_help_names_every_command():
     proc = run_app("--help", timeout=60)
     for command in ("play", "demo", "peek", "cameras", "devices"):
         assert f"    {command}" in proc.stdout
+
+
+def test_a_command_line_mistake_is_one_line_that_says_where_the_options_are():
+    for args, says in ((("demo", "--difficulty", "insane"), "argument --difficulty: invalid choice: 'insane'"),
+                       (("demo", "--count-in", "abc"), "argument --count-in: invalid float value: 'abc'"),
+                       (("history", "--bogus"), "unrecognized arguments: --bogus"),
+                       (("nosuch",), "invalid choice: 'nosuch'")):
+        proc = run_app(*args, timeout=60)
+        assert proc.returncode == 2 and proc.stdout == "", args
+        assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("handtone: error: python main.py"), proc.stderr
+        assert says in proc.stderr and "--help` lists the options" in proc.stderr, proc.stderr
+    proc = run_app(timeout=60)                       # nothing given: what the game can do
+    assert proc.returncode == 2 and "    demo" in proc.stderr and "    play" in proc.stderr

@@ -8,8 +8,8 @@ import os
 import numpy as np
 import pytest
 
-from game.pause import (PAUSED, PLAYING, RESUMING, PauseControl, SongClock, in_pause, lead_s, paused_total,
-                        resume_after_s, song_time, song_times, spans_from)
+from game.pause import (PAUSE_SIGNAL, PAUSED, PLAYING, RESUMING, PauseControl, SongClock, in_pause, lead_s,
+                        pause_keys, paused_total, resume_after_s, song_time, song_times, spans_from)
 from game.settings import Settings
 
 LEAD, RESUME = 0.1, 1.0
@@ -136,3 +136,16 @@ def test_spans_from_ignores_what_is_not_a_pause():
     assert spans_from({}) == []
     assert spans_from({"pauses": [[3, 4], [1, 2], "x", [5], [6, 6], [7, None], [8, float("inf")]]}) == [(1, 2),
                                                                                                         (3, 4)]
+
+
+def test_the_messages_name_what_the_player_can_do():
+    """Keys in the window; headless (--no-window) there are none: the launcher's SIGUSR1 plays on, Ctrl-C stops."""
+    windowed = PauseControl(None, LEAD, RESUME, window=True)
+    assert windowed.toggle(1.0).endswith(": p plays on, q stops")
+    headless = PauseControl(None, LEAD, RESUME, window=False)
+    said = headless.toggle(1.0)
+    if PAUSE_SIGNAL is not None:
+        assert said.endswith(f": `kill -USR1 {os.getpid()}` plays on, Ctrl-C stops"), said
+    else:                                   # Windows: no signal, and no headless pause either
+        assert said.endswith(": p plays on, q stops")
+    assert pause_keys(False, 42) == (("`kill -USR1 42`", "Ctrl-C") if PAUSE_SIGNAL is not None else ("p", "q"))

@@ -36,6 +36,7 @@ def test_settings_are_frozen():
     ({"detector": "magic"}, "detector 'magic' does not exist: use one of auto, landmarks, classic"),
     ({"landmark_threads": -1}, r"landmark-threads must be 0 \(automatic\) to 16, got -1"),
     ({"landmark_threads": "two"}, "--landmark-threads: 'two' is not a whole number"),
+    ({"player": "  "}, "player must be a name .* leave out --player to play as .Player."),
 ])
 def test_bad_values_say_what_is_wrong(cli, message):
     with pytest.raises(settings.SettingsError, match=message):
