@@ -179,6 +179,11 @@ class ChildContext:
         """A one-line message the launcher prints for the player (e.g. 'no microphone: not recording')."""
         self.link.messages.put(("notice", self.name, text))
 
+    def info(self, text: str) -> None:
+        """A line the launcher prints but the reports leave out: how the session runs (which detector "auto"
+        chose), not something the player has to know afterwards."""
+        self.link.messages.put(("info", self.name, text))
+
     def toggle_pause(self, why: str) -> None:
         """Ask the launcher to pause the song or play on (the p key); it alone writes the pause record."""
         self.link.messages.put(("pause", self.name, why))

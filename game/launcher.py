@@ -325,6 +325,8 @@ class Launcher:
                     continue
                 if kind == "notice":
                     self._notice(f"{name}: {text}")
+                elif kind == "info":
+                    self._notice(f"{name}: {text}", keep=False)
                 elif kind == "error":
                     self.errors[name] = text
                 elif kind == "left":
@@ -335,8 +337,10 @@ class Launcher:
                 elif kind == "pause":
                     self._toggle_pause()
 
-    def _notice(self, text: str) -> None:
-        self.notices.append(text)
+    def _notice(self, text: str, keep: bool = True) -> None:
+        """Say a child's line (held during start-up); ``keep``: the reports list it under the session's notes."""
+        if keep:
+            self.notices.append(text)
         if self.held is not None:
             self.held.append(text)
         else:

@@ -64,7 +64,7 @@ class DetectorUnavailable(RuntimeError):
     """A detector that cannot run here (models missing, LiteRT not installed); the message says what to do."""
 
 
-def make_detector(settings, notice=None, live: bool = False):
+def make_detector(settings, notice=None, live: bool = False, info=None):
     """The detector settings.detector names, for frames of settings.width x settings.height.
 
     auto: landmarks when its models and LiteRT are there, else classic; ``notice`` is told which was chosen and why.
@@ -85,8 +85,9 @@ def make_detector(settings, notice=None, live: bool = False):
             if notice:
                 notice(f"detector: classic ({e})")
         else:
-            if notice and name == "auto":
-                notice(f"detector: {det.describe()}")
+            tell = info or notice      # which detector "auto" chose: for the console, not the scorecard's notes
+            if tell and name == "auto":
+                tell(f"detector: {det.describe()}")
             return det
     if name in ("auto", "classic"):
         from vision.classic import ClassicDetector

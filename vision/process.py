@@ -45,7 +45,7 @@ def run(ctx) -> None:
     try:
         source = open_source(s.camera, s, stop=ctx.stopped, notice=ctx.notice)
         try:
-            detector = make_detector(s, ctx.notice, live=True)
+            detector = make_detector(s, ctx.notice, live=True, info=ctx.info)
         except DetectorUnavailable as e:
             raise ChildFailure(str(e)) from None
         song = ctx.song()

@@ -299,6 +299,9 @@ def test_no_speaker_and_no_microphone_still_makes_a_session(no_audio_env, tmp_pa
     text = subprocess.run([require_tool("pdftotext"), str(folder / "report.pdf"), "-"], capture_output=True,
                           text=True).stdout
     assert "by clock" not in text and "no speaker" in text, text
+    # which detector "auto" chose is said at the start, and is not a note on the scorecard
+    assert "handtone: vision: detector: " in proc.stdout and "detector:" not in text
+    assert not [n for n in json.loads((folder / "session.json").read_text())["notices"] if "detector:" in n]
 
 
 def test_a_launcher_bug_mid_session_still_writes_the_reports(pulse, tmp_path, clean_shm, monkeypatch):
