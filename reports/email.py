@@ -16,6 +16,7 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 
 from game.lyrics import line_text
+from reports.delaywords import delay_words
 from reports import outbox as outbox_mod
 from reports.smtpsend import BACKOFF_S, SendFailure, scrub, send as smtp_send  # noqa: F401 - scrub is used by build
 from reports.stats import table_rows
@@ -95,10 +96,7 @@ def _details(score: dict | None) -> list[str]:
         out.append(f"Longest streak: {score['longest_streak']} notes hit in a row.")
     delay = score.get("delay") if isinstance(score.get("delay"), dict) else {}
     if delay.get("estimated_ms") is not None:
-        applied = delay.get("applied_ms")
-        out.append(f"Your delay: estimated {float(delay['estimated_ms']):+.0f} ms; "
-                   f"{f'{float(applied):+.0f} ms applied' if applied else 'not applied'}"
-                   f"{' (auto)' if delay.get('mode') == 'auto' else ''}.")
+        out.append(f"Your delay: {delay_words(score)}.")
     return out
 
 

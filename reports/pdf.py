@@ -15,6 +15,7 @@ from pathlib import Path
 
 from game.song import Song, note_name
 from reports import pdffonts, pdfseries, plots
+from reports.delaywords import delay_words
 from reports.plots import roll_figure as _roll_figure  # noqa: F401 - the name tests/reports/test_report_fixes.py uses
 from reports.stats import table_rows
 from reports.track import Track
@@ -91,7 +92,7 @@ def _score_block(pdf, score: dict, history: dict | None) -> None:
     _text(pdf, f"notes {_num(score.get('notes_points'), 0)} / 9000    line bonus {_num(score.get('line_bonus'), 0)}"
                f" / 1000    longest streak {DASH if streak is None else f'{streak} notes'}"
                f"    octave folding {'on' if score.get('octave_fold') else 'off'}", 9, h=5)
-    _text(pdf, f"Player delay: {_delay(score)}", 9, h=5)
+    _text(pdf, f"Player delay: {delay_words(score)}", 9, h=5)
 
 
 def _difficulty(score: dict | None) -> str:
@@ -100,27 +101,6 @@ def _difficulty(score: dict | None) -> str:
     tol = score.get("tolerance")
     tol_text = f" (±{tol:g} semitone{'' if tol == 1 else 's'})" if isinstance(tol, (int, float)) else ""
     return f"{score.get('difficulty') or DASH}{tol_text}"
-
-
-def _delay(score: dict) -> str:
-    """The estimated lag and what was applied before scoring (score.json's delay), in words."""
-    d = score.get("delay") if isinstance(score.get("delay"), dict) else None
-    if d is None:
-        old = score.get("player_delay") or {}
-        est = old.get("delay_ms") if isinstance(old, dict) else None
-        return DASH if est is None else f"estimated {est:+d} ms (not applied)"
-    est, applied, mode = d.get("estimated_ms"), d.get("applied_ms"), d.get("mode")
-    text = f"estimated {DASH if est is None else f'{est:+.0f} ms'}"
-    if mode == "auto":
-        text += f", applied {DASH if applied is None else f'{applied:+.0f} ms'} (auto)"
-    elif applied:
-        text += f", applied {applied:+.0f} ms (fixed)"
-    else:
-        text += ", not applied"
-    at_est, at_zero = d.get("hit_share_at_estimate"), d.get("hit_share_at_zero")
-    if isinstance(at_est, (int, float)) and isinstance(at_zero, (int, float)):
-        text += f"; hit share {at_zero * 100:.0f}% as played, {at_est * 100:.0f}% at the estimate"
-    return text
 
 
 def _lines_table(pdf, score: dict | None) -> None:

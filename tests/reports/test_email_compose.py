@@ -44,7 +44,7 @@ def test_bodies_carry_score_ratings_delay_and_timing(tmp_path):
     assert msg["To"] == "zoe@example.org, coach@example.org" and msg["From"] == "game@handtone.test"
     plain = msg.get_body(("plain",)).get_content()
     for text in ("7412 points, Rising Star", "Difficulty hard", "octaves folded", "Notes 6650 of 9000",
-                 "line bonus 762 of 1000", "Longest streak: 9", "estimated +143 ms; +143 ms applied (auto)",
+                 "line bonus 762 of 1000", "Longest streak: 9", "Your delay: you played about 143 ms late; corrected by +143 ms before scoring (--delay auto).",
                  "line 1: Superstar (93% hit) - Twinkle, twinkle\r\n", "line 2: Amateur (31% hit) - little star\r\n",
                  "synth: 0.41, 3.20", "motion-to-sound 11.5/14.0/19.2", "the camera dropped 3 frames",
                  "report.pdf"):

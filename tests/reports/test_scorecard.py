@@ -204,3 +204,4 @@ def test_a_session_stopped_early_says_it_does_not_count_for_the_best(tmp_path):
         assert "This session stopped before the song's end" in text and "does not count for your personal best" in text
         assert ("Personal best: 4100" in text) if best else ("play the whole song to set one" in text), name
         assert "this score is the one to beat" not in text and "new personal best" not in text
+
