@@ -184,6 +184,11 @@ class ChildContext:
         chose), not something the player has to know afterwards."""
         self.link.messages.put(("info", self.name, text))
 
+    def headless(self) -> None:
+        """Tell the launcher the game window it asked for did not open (no display), before this child is ready: the
+        player's messages then name what works without one."""
+        self.link.messages.put(("headless", self.name, ""))
+
     def toggle_pause(self, why: str) -> None:
         """Ask the launcher to pause the song or play on (the p key); it alone writes the pause record."""
         self.link.messages.put(("pause", self.name, why))

@@ -472,7 +472,10 @@ def main(argv=None) -> int:
     settings = session_settings(settings, lambda text: print(f"handtone: {text}", flush=True))
     result = run_session(settings, song)
     if result.session_dir is None:
-        return fail(result.reason, result.exit_code)
+        code = fail(result.reason, result.exit_code)
+        for line in result.unsaid:   # a start that timed out or was stopped: what the children said may explain it
+            print(f"handtone: (during start-up) {line}", file=sys.stderr)
+        return code
     print(f"handtone: session ended: {result.reason}")
     summary = result.summary
     if summary is not None:

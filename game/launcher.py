@@ -48,10 +48,16 @@ class SessionResult:
     session_dir: Path | None = None
     summary: object = None          # reports.build.ReportSummary when reports were written
     notices: list = field(default_factory=list)
+    unsaid: list = field(default_factory=list)   # start-up lines not printed: the start failed, not by a child's error
 
 
 class StartFailure(RuntimeError):
-    """The session could not start; the message is the one-line reason for the player."""
+    """The session could not start; the message is the one-line reason for the player. ``own``: a child's own
+    error (no camera at index 3), which says all there is to say."""
+
+    def __init__(self, text: str, own: bool = False):
+        super().__init__(text)
+        self.own = own
 
 
 def _say(text: str) -> None:
@@ -119,6 +125,7 @@ class Launcher:
         # when the start fails (no camera at index 3) its error is what the player reads, not two lines about a
         # session that never played (they stay in the result's notices)
         self.held: list[str] | None = []
+        self.window_open = bool(settings.window)   # False once vision says the window could not open
         self.signal_reason: str | None = None
         self.end_reason: str | None = None
         self.records = []
@@ -153,6 +160,7 @@ class Launcher:
         self.started = datetime.now().astimezone().isoformat(timespec="seconds")
         t0_value = None
         played = False
+        own = False
         reason, exit_code = "", 0
         crash = None
         try:
@@ -181,6 +189,8 @@ class Launcher:
                 self.inboxes[reader] = name
                 self.procs[name] = proc
             self._wait_ready()
+            self._drain_messages()     # all a child said before it was ready (it says them first): no window?
+            self.pauses.set_window(self.window_open)
             for text in self.held:
                 self.say(text)
             self.held = None
@@ -196,13 +206,15 @@ class Launcher:
                       else f"{end_at:.1f} s" if end_at > song_end               # --loop-video --duration past it
                       else f"{end_at:.1f} of {self.song.duration:.1f} s")
             watch = watch_hint(os.getpid())
-            pause_how = ("p in the window" + (f" or `kill -USR1 {os.getpid()}`" if PAUSE_SIGNAL is not None else "")
-                         if s.window else pause_keys(False)[0])
+            headless = pause_keys(False)
+            pause_how = (("p in the window" + (f" or {headless[0]}" if headless else "")) if self.window_open
+                         else headless[0] if headless else None)
             self.say(f"playing {self.song.title} ({length}) after a {s.count_in:g} s count-in; "
-                     f"session folder {session_dir}; {pause_how} pauses" + (f"; {watch}" if watch else ""))
+                     f"session folder {session_dir}" + (f"; {pause_how} pauses" if pause_how else "")
+                     + (f"; {watch}" if watch else ""))
             reason, exit_code = self._supervise(t0_value, end_at, signals.end)
         except StartFailure as e:
-            reason, exit_code = str(e), 2
+            reason, exit_code, own = str(e), 2, e.own
         except Exception as e:  # noqa: BLE001 - a bug of ours: stop, and still write what was collected
             reason, exit_code, crash = f"launcher error: {type(e).__name__}: {e}", 1, e
         finally:
@@ -219,7 +231,8 @@ class Launcher:
             _remove_empty_session(session_dir)
             if crash is not None:
                 raise crash
-            return SessionResult(exit_code or 2, reason or "the session did not start", None, notices=self.notices)
+            return SessionResult(exit_code or 2, reason or "the session did not start", None, notices=self.notices,
+                                 unsaid=[] if own else list(self.held or []))
         self._finish_video(session_dir, video_fps)
         write_json(session_dir / "session.json", self._session_info(reason, t_start))
         self._write_stats(session_dir, t_start)
@@ -255,9 +268,9 @@ class Launcher:
                 elif not self.procs[name].is_alive():
                     self._drain_messages(wait=0.3)
                     raise StartFailure(self.errors.get(name) or f"{name} process exited during start-up "
-                                       f"({_exit_text(self.procs[name].exitcode)})")
+                                       f"({_exit_text(self.procs[name].exitcode)})", own=name in self.errors)
             if self.signal_reason:
-                raise StartFailure(f"{self.signal_reason} before the session started")
+                raise StartFailure(f"{self.signal_reason} before the session started", own=True)   # the player's own
             if time.monotonic() > deadline:
                 raise StartFailure(f"{', '.join(sorted(pending))} not ready after "
                                    f"{self.settings.ready_timeout:g} s")
@@ -327,6 +340,8 @@ class Launcher:
                     self._notice(f"{name}: {text}")
                 elif kind == "info":
                     self._notice(f"{name}: {text}", keep=False)
+                elif kind == "headless":
+                    self.window_open = False
                 elif kind == "error":
                     self.errors[name] = text
                 elif kind == "left":

@@ -34,9 +34,10 @@ def line_text(syllables) -> str:
     """A sung line's words from its notes' lyrics in order: 'Freu-' 'de,' 'schö-' 'ner' -> 'Freude, schöner' (a
     syllable ending in '-' runs on into the next; holds, "", add nothing). A word that goes on into the next line
     keeps its hyphen: '... aus E- ly-' -> '... aus Ely-'."""
+    syllables = list(syllables)
     text = ""
     for s in syllables:
         if s:
             text += s[:-1] if s.endswith("-") else s + " "
-    last = next((s for s in reversed(list(syllables)) if s), "")
+    last = next((s for s in reversed(syllables) if s), "")
     return text.strip() + ("-" if last.endswith("-") and len(last) > 1 else "")

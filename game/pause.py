@@ -50,11 +50,13 @@ def segment_name(names: dict) -> str:
     return names["hand"].rsplit("-", 1)[0] + "-pause"
 
 
-def pause_keys(window: bool, pid: int | None = None) -> tuple[str, str]:
+def pause_keys(window: bool, pid: int | None = None) -> tuple[str, str] | None:
     """(what plays on / pauses, what stops) for the player's messages: p and q in the window; headless, the launcher's
-    SIGUSR1 (where the OS has it) and Ctrl-C."""
-    if window or PAUSE_SIGNAL is None:
+    SIGUSR1 and Ctrl-C; None headless where the OS has no SIGUSR1 (Windows: nothing can pause)."""
+    if window:
         return "p", "q"
+    if PAUSE_SIGNAL is None:
+        return None
     return f"`kill -USR1 {os.getpid() if pid is None else pid}`", "Ctrl-C"
 
 
@@ -82,11 +84,15 @@ class PauseControl:
     def __init__(self, record: SeqlockRecord | None, lead: float, resume_after: float, window: bool = True):
         self.record = record
         self.lead, self.resume_after = lead, resume_after
-        # what the player does next, in the words of how they play: keys in the window, or a signal when headless
-        self.play_on, self.stop = pause_keys(window)
+        self.set_window(window)
         self.values = np.array([0.0, 0.0, INF, INF])
         self.spans: list[list[float]] = []
         self._publish()
+
+    def set_window(self, window: bool) -> None:
+        """What the player does next, in the words of how they play: keys in the window, or a signal when headless
+        (the launcher learns at start-up whether the window it asked for opened)."""
+        self.play_on, self.stop = pause_keys(window) or ("p", "q")
 
     @classmethod
     def create(cls, name: str, settings) -> "PauseControl":

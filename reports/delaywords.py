@@ -13,16 +13,21 @@ def delay_words(score: dict) -> str:
         est = old.get("delay_ms") if isinstance(old, dict) else None
         return "-" if est is None else f"you played {_late(est)}; not corrected"
     est, applied, mode = d.get("estimated_ms"), d.get("applied_ms"), d.get("mode")
-    text = "not measured (no note was hit)" if est is None else f"you played {_late(est)}"
-    if mode == "auto":
-        text += f"; corrected by {'-' if applied is None else f'{applied:+.0f} ms'} before scoring (--delay auto)"
+    if est is None:
+        return "not measured (no note was hit)"
+    text = f"you played {_late(est)}"
+    auto = mode == "auto"
+    if auto:
+        text += f"; corrected by {applied or 0:+.0f} ms before scoring (--delay auto)"
     elif applied:
-        text += f"; corrected by {applied:+.0f} ms before scoring (--delay {applied:g})"
-    elif est is not None and abs(est) >= IN_TIME_MS:
+        text += f"; corrected by {applied:+.0f} ms before scoring (your --delay)"
+    elif abs(est) >= IN_TIME_MS:
         text += "; not corrected (--delay auto would)"
     at_est, at_zero = d.get("hit_share_at_estimate"), d.get("hit_share_at_zero")
     if isinstance(at_est, (int, float)) and isinstance(at_zero, (int, float)) and round(at_est, 2) != round(at_zero, 2):
-        text += f": {at_zero * 100:.0f}% of the notes' time hit as played, {at_est * 100:.0f}% corrected"
+        # the share at the estimate is what --delay auto scores; a fixed --delay scores its own lag, not shown here
+        text += (f": {at_zero * 100:.0f}% of the notes' time hit as played, {at_est * 100:.0f}% "
+                 + ("corrected" if auto else "with --delay auto"))
     return text
 
 

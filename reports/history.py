@@ -13,6 +13,7 @@ A song is identified by its title (the session's "song"): moving the checkout or
 from __future__ import annotations
 
 import sqlite3
+import unicodedata
 from contextlib import closing
 from datetime import datetime
 from pathlib import Path
@@ -82,7 +83,7 @@ def record_session(settings, session_dir, session: dict, score: dict | None, sta
             db.execute("COMMIT")
             # "before this one" is by the session's date, so rebuilding an old session shows what it was up against
             order = "(started < :started OR (started = :started AND folder < :folder))"
-            mine = "song = :song AND player = :player"
+            mine = "song = :song AND fold(player) = fold(:player)"
             best = db.execute(f"SELECT * FROM sessions WHERE {mine} AND difficulty = :difficulty "
                               f"AND total IS NOT NULL AND {WHOLE} AND {order} ORDER BY total DESC, started, folder "
                               "LIMIT 1", row).fetchone()
@@ -128,7 +129,8 @@ def session_row(settings, session_dir, session: dict, score: dict | None, stats:
         "difficulty": str((score or {}).get("difficulty") or session.get("difficulty") or settings.difficulty),
         "total": int(round(total)) if isinstance(total, (int, float)) else None,
         "rating": (score or {}).get("rating") if total is not None else None,
-        "player": str((score or {}).get("player") or session.get("player") or settings.player),
+        "player": unicodedata.normalize("NFC", str((score or {}).get("player") or session.get("player")
+                                                   or settings.player).strip()),
         "octave_fold": None if fold is None else int(bool(fold)),
         "delay": str(session.get("delay") if session.get("delay") is not None else settings.delay),
         "delay_applied_ms": _number(delay.get("applied_ms")) if isinstance(delay, dict) else None,
@@ -158,11 +160,11 @@ def load_rows(settings) -> list[dict]:
             raise _error(path, e) from e
     best: dict[tuple, dict] = {}
     for r in rows:   # the first whole play to reach the highest total holds the player's best
-        key = (r["player"], r["song"], r["difficulty"])
+        key = (fold(r["player"]), r["song"], r["difficulty"])
         if r["total"] is not None and is_whole(r) and (key not in best or r["total"] > best[key]["total"]):
             best[key] = r
     for r in rows:
-        r["best"] = best.get((r["player"], r["song"], r["difficulty"])) is r
+        r["best"] = best.get((fold(r["player"]), r["song"], r["difficulty"])) is r
         r["deleted"] = not Path(r["folder"]).is_dir()
     return rows
 
@@ -171,7 +173,9 @@ def played(row: dict) -> str:
     """The history's 'played' cell: 'whole song', or how much of it a session stopped early played."""
     if is_whole(row):
         return "whole song"
-    return f"{row['played_s']:.0f} of {row['song_s']:.0f} s"
+    played_s, song_s = row["played_s"], row["song_s"]
+    digits = 0 if round(played_s) != round(song_s) else 1      # 38.9 of 39.1 s, not '39 of 39 s'
+    return f"{played_s:.{digits}f} of {song_s:.{digits}f} s"
 
 
 def matches(row: dict, name: str) -> bool:
@@ -180,9 +184,14 @@ def matches(row: dict, name: str) -> bool:
     return any(needle in str(row.get(k) or "").casefold() for k in ("song", "song_path"))
 
 
+def fold(name) -> str:
+    """A player's name as bests and --player compare it: any case, any spacing around it, any Unicode form."""
+    return unicodedata.normalize("NFC", str(name or "").strip()).casefold()
+
+
 def is_player(row: dict, name: str) -> bool:
-    """--player NAME: the player's name, any case."""
-    return str(row.get("player") or "").casefold() == name.strip().casefold()
+    """--player NAME: the player's name, as fold compares it."""
+    return fold(row.get("player")) == fold(name)
 
 
 HEADER = ("date", "player", "song", "difficulty", "played", "score", "rating", "latency p50", "fps", "folder")
@@ -217,7 +226,11 @@ def run_command(args, settings) -> int:
     if player:
         mine = [r for r in rows if is_player(r, player)]
         if not mine:
-            names = sorted({str(r["player"]) for r in rows if r["player"]})
+            first: dict[str, str] = {}      # each player once, as they first wrote their name
+            for r in rows:
+                if r["player"]:
+                    first.setdefault(fold(r["player"]), str(r["player"]))
+            names = sorted(first.values())
             print(f"no sessions of a player named {player!r}; the history has: {', '.join(names)}")
             return 0
         rows = mine
@@ -252,6 +265,7 @@ class _open:
             raise _error(path, e) from e
         try:
             self.db.row_factory = sqlite3.Row
+            self.db.create_function("fold", 1, fold, deterministic=True)
             self.db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
             _migrate(self.db, path, write=self.create)
         except sqlite3.Error as e:
@@ -274,12 +288,13 @@ def _migrate(db: sqlite3.Connection, path: Path, write: bool) -> None:
                            f"{SCHEMA_VERSION}): update handtone, or use another --data-dir")
     if version == SCHEMA_VERSION:
         return
-    if not write and version == 0:
-        if not db.execute("SELECT 1 FROM sqlite_master").fetchone():
-            return   # an empty file: no sessions yet
-        raise HistoryError(f"{path} is not a handtone history (it holds other tables): move it away or use "
-                           "another --data-dir")
-    # an older handtone's history (version >= 1) is brought up to date even by a reader: the steps only add columns
+    if not write:
+        if version == 0 and db.execute("SELECT 1 FROM sqlite_master").fetchone():
+            raise HistoryError(f"{path} is not a handtone history (it holds other tables): move it away or use "
+                               "another --data-dir")
+        # empty (no sessions yet), or an older handtone's history read as it is (rows without the later columns
+        # count as whole plays): listing never writes, so a read-only file or an older checkout still works
+        return
     db.execute("BEGIN IMMEDIATE")   # two first sessions at once: one creates the tables, the other sees them
     try:
         version = db.execute("PRAGMA user_version").fetchone()[0]

@@ -56,6 +56,8 @@ def run(ctx) -> None:
             raise ChildFailure(f"{source.describe()} gave no picture: check it, or try --camera demo")
         detector.detect(first)  # warm up (first call allocates) and learn the background from the first picture
         window = open_window(s, song, voice_rec, ctx.notice)
+        if s.window and window is None:
+            ctx.headless()
         log = CsvLog(ctx.session_dir / "frames.csv", FRAME_COLUMNS)
         loop = VisionLoop(ctx, source, detector, hand_rec, log, window, first, clock)
         if ring is not None:

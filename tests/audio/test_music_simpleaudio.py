@@ -113,9 +113,10 @@ def test_simpleaudio_plays_the_backing_on_the_session_clock_through_a_pause(puls
     st = json.loads((session.dir / "stats-music.json").read_text())
     assert st["backend"] == "simpleaudio" and st["mode"] == "device" and st["failure"] is None, st
     assert st["play_buffers"] == 2, "one from go, one after the pause"
-    # the steering thread sees the pause within a poll (5 ms; a stall of the machine delays it, which late_pause_s
-    # says): the buffer is cut up to READ_AHEAD later than the pause begins, never later
-    assert st["late_pause_s"] < simpleplayer.READ_AHEAD and st["underflows"] is None
+    # the steering thread sees the pause within a poll (5 ms) and cuts the buffer where it begins; a stall of the
+    # machine makes it late, and late_pause_s says by how much (a thread that never looked would be seconds late):
+    # the silence below is checked from where it says the cut is
+    assert st["late_pause_s"] < 0.5 and st["underflows"] is None
     cut = start + st["late_pause_s"] + SETTINGS.block / RATE   # and a one-block fade
 
     rate, played = read_wav(session.dir / "backing.wav")
@@ -155,7 +156,7 @@ def test_simpleaudio_plays_the_backing_on_the_session_clock_through_a_pause(puls
         lag, corr = lag_s(played_at(a, b).astype(np.float64), heard_at(a - 0.05, b + 0.05)[int(0.05 * rrate):],
                           int(0.06 * RATE))
         assert corr > 0.9 and abs(lag) < 0.04, f"{a}..{b}: heard {lag * 1000:.1f} ms off, correlation {corr:.2f}"
-    quiet = heard_at(start + 0.15, end - 0.05)
+    quiet = heard_at(cut + 0.15, end - 0.05)   # 0.15 s after the cut: the sink's and the recorder's own delays
     loud = heard_at(2.4, 3.8)
     assert 20 * math.log10(np.sqrt(np.mean(quiet ** 2)) / np.sqrt(np.mean(loud ** 2)) + 1e-12) < -40, \
         "the sink is silent in the pause"

@@ -148,4 +148,8 @@ def test_the_messages_name_what_the_player_can_do():
         assert said.endswith(f": `kill -USR1 {os.getpid()}` plays on, Ctrl-C stops"), said
     else:                                   # Windows: no signal, and no headless pause either
         assert said.endswith(": p plays on, q stops")
-    assert pause_keys(False, 42) == (("`kill -USR1 42`", "Ctrl-C") if PAUSE_SIGNAL is not None else ("p", "q"))
+    assert pause_keys(False, 42) == (("`kill -USR1 42`", "Ctrl-C") if PAUSE_SIGNAL is not None else None)
+    assert pause_keys(True, 42) == ("p", "q")
+    asked = PauseControl(None, LEAD, RESUME, window=False)
+    asked.set_window(True)                # the launcher learns at start-up whether the window opened
+    assert asked.toggle(2.0).endswith(": p plays on, q stops")

@@ -10,10 +10,11 @@ def test_the_delay_line_says_late_or_early_and_whether_it_was_corrected():
         return delay_words({"delay": {"estimated_ms": est, "applied_ms": applied, "mode": mode,
                                  "hit_share_at_zero": at_zero, "hit_share_at_estimate": at_est}})
     assert line(50, 0, "fixed") == ("you played about 50 ms late; not corrected (--delay auto would): 98% of the "
-                                    "notes' time hit as played, 100% corrected")
+                                    "notes' time hit as played, 100% with --delay auto")
     assert line(-30, -30, "auto") == ("you played about 30 ms early; corrected by -30 ms before scoring "
                                       "(--delay auto): 98% of the notes' time hit as played, 100% corrected")
-    assert line(80, 60, "fixed").startswith("you played about 80 ms late; corrected by +60 ms before scoring "
-                                            "(--delay 60)")
+    # a fixed --delay of its own: the share shown is the estimate's, named as such, not claimed for the player's 60
+    assert line(80, 60, "fixed") == ("you played about 80 ms late; corrected by +60 ms before scoring (your --delay): "
+                                     "98% of the notes' time hit as played, 100% with --delay auto")
     assert line(0, 0, "fixed", 1.0, 1.0) == "you played in time"
-    assert line(None, 0, "fixed", 0.0, 0.0) == "not measured (no note was hit)"
+    assert line(None, 0, "fixed", 0.0, 0.0) == line(None, None, "auto", 0.0, 0.0) == "not measured (no note was hit)"
