@@ -21,6 +21,8 @@ from game.song import load
 
 DURATION = 16
 FRAME_S = 0.05
+HOLE_MARGIN_S = 0.02     # a frame this near a hole in the synth's blocks is not judged
+MIN_FRAMES = 20          # judged frames at the least (a second of tone; a quiet machine gives ~275)
 
 
 def run_demo(app, out: Path, *extra) -> Path:
@@ -87,7 +89,11 @@ def test_recording_pitch_follows_the_synth_log(muted_session):
     full = max(r["amplitude"] for r in rows)
     assert full > 0
     t = np.array([r["t_dac"] for r in rows])
-    checked = matched = 0
+    # where the synth's DAC times jump, the machine held it off (an underflow): the speaker played a hole there, and
+    # so did the recording. One CI session had 534 such holes (4.9 s of 16); its frames clear of them all matched
+    block = synth_stats["block"] / synth_stats["sample_rate"]
+    holes = [(t[i], t[i + 1]) for i in np.flatnonzero(np.diff(t) > 1.5 * block)]
+    checked = matched = skipped = 0
     worst = []
     for a in np.arange(0.0, DURATION - FRAME_S, FRAME_S):
         sel = [r for r in rows if a - 0.006 <= r["t_dac"] < a + FRAME_S]
@@ -95,6 +101,9 @@ def test_recording_pitch_follows_the_synth_log(muted_session):
             continue
         if min(r["amplitude"] for r in sel) < 0.5 * full:
             continue                                      # the synth is silent, starting or stopping here
+        if any(h0 < a + FRAME_S + HOLE_MARGIN_S and h1 > a - HOLE_MARGIN_S for h0, h1 in holes):
+            skipped += 1
+            continue
         seg = window(x, rate, first, a, a + FRAME_S)
         if seg.size < 0.9 * FRAME_S * rate:
             continue
@@ -105,7 +114,9 @@ def test_recording_pitch_follows_the_synth_log(muted_session):
             matched += 1
         else:
             worst.append((round(a, 2), round(want, 2), round(got, 2)))
-    assert checked > 0.4 * DURATION / FRAME_S, f"only {checked} frames where the synth sounds"
+    print(f"{matched}/{checked} frames within a semitone; {skipped} left out beside {len(holes)} holes")
+    assert checked + skipped > 0.4 * DURATION / FRAME_S, f"only {checked + skipped} frames where the synth sounds"
+    assert checked >= MIN_FRAMES, f"only {checked} frames clear of the synth's {len(holes)} holes"
     assert matched >= 0.9 * checked, f"{matched}/{checked} frames within a semitone; misses: {worst[:10]}"
 
 
