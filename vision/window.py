@@ -15,11 +15,6 @@ QUIT_KEYS = (ord("q"), ord("Q"), 27)
 REQUEST_KEYS = {ord("p"): "pause", ord("P"): "pause", ord("c"): "recalibrate", ord("C"): "recalibrate"}
 
 
-def display_available() -> bool:
-    """A display the window can open on (vision/display.py: on Linux, an X server that answers)."""
-    return display_problem() is None
-
-
 class GameWindow:
     """Shows what the Scene draws and reads the player's keys.
 
