@@ -38,14 +38,18 @@ def dominant_hz(x: np.ndarray, rate: int = RATE) -> float:
     return float(np.argmax(spec) * rate / x.size)
 
 
-RESYNC_JUMP_S = 0.02     # the most a re-sync moves the song against backing.wav (measured: 4 ms)
+# The most the song can sit off backing.wav where the backing has re-synced: backing.wav counts samples, the song
+# follows the DAC times, so it is their clocks' drift since the start (one CI session: 2000 ppm, 4 ms by 2.4 s). A
+# stall's jump moves both alike (silence is filled in), so it adds nothing.
+RESYNC_DRIFT_S = 0.01
 
 
 def backing_lags(backing, track, i0: int, start_s: float, seconds: float, rate: int, block: int, most: int) -> list:
-    """For each whole block of backing.wav from song time start_s for seconds (the file's sample k is song sample
-    i0 + k as played without a re-sync): the shift in samples, within +-most, at which it is the rendered track
-    sample for sample (int16 quantised). Fails when a block is the track at no such shift, or the stretch is nearly
-    silent (a near-silent block, which would match any quiet place, is left out)."""
+    """For each block-long window of backing.wav from song time start_s for seconds (the file's sample k is song
+    sample i0 + k as played without a re-sync): the shift in samples, within +-most, at which it is the rendered
+    track sample for sample (int16 quantised), or None where it is at no such shift (a window across a re-sync's jump,
+    or across the silence filled in where the DAC time jumped, which also moves the windows off the played blocks).
+    A near-silent window, which would match any quiet place, is left out; fails when the stretch is nearly silent."""
     first = -(-(int(round(start_s * rate)) - i0) // block) * block      # the first whole block in the file
     stretch = backing[first:first + int(seconds * rate)]
     assert np.sqrt(np.mean(stretch ** 2)) > 0.02, "backing.wav is (nearly) silent where the song plays"
@@ -58,8 +62,7 @@ def backing_lags(backing, track, i0: int, start_s: float, seconds: float, rate: 
         candidates = np.lib.stride_tricks.sliding_window_view(track[lo:lo + 2 * most + block], block)
         errors = np.abs(candidates - got).max(axis=1)
         best = int(np.argmin(errors))
-        assert errors[best] < 0.01, f"block at song sample {i0 + k}: not the track within {most} samples"
-        lags.append(best - most)
+        lags.append(best - most if errors[best] < 0.01 else None)
     assert len(lags) > 0.8 * seconds * rate / block, f"only {len(lags)} blocks loud enough to place"
     return lags
 
@@ -169,12 +172,18 @@ def test_synth_and_music_play_log_and_save(pulse, session):
     rate, backing = read_wav(session.dir / "backing.wav")
     track = render_song(song, SETTINGS)
     # the song starts after its lead-in: compare the played backing with the rendered track over the same times,
-    # block by block as they were played. A block plays the song where its DAC time says; backing.wav holds the
+    # a block's length at a time. A block plays the song where its DAC time says; backing.wav holds the
     # blocks end to end, so each re-sync (below) moves the song under the file by its jump: 4 ms twice in one CI
     # session, where the sink's clock ran 2000 ppm off the DAC times' (no stall). Without one, every block is exact.
     lags = backing_lags(backing, track, int(round(sm["wav_t_start"] * rate)), song.notes[0].start + 0.1, 0.5, rate,
-                        SETTINGS.block, most=int(RESYNC_JUMP_S * rate) * sm["resyncs"])
-    assert len(set(lags)) <= sm["resyncs"] + 1, ("backing.wav is the song slice for each block's DAC time", lags, sm)
+                        SETTINGS.block, most=int(RESYNC_DRIFT_S * rate) if sm["resyncs"] else 0)
+    # each re-sync is one place where the song moves under the file (two where silence was filled in for a jump of
+    # the DAC time: one CI session had 7 re-syncs and 31 ms filled, and 2 windows across them); elsewhere every
+    # window is the track, at one shift per stretch between re-syncs
+    placed = [lag for lag in lags if lag is not None]
+    assert len(lags) - len(placed) <= 2 * sm["resyncs"], ("backing.wav is the song slice for each block's DAC time",
+                                                          lags, sm)
+    assert len(set(placed)) <= sm["resyncs"] + 1, ("backing.wav is the song slice for each block's DAC time", lags, sm)
     # a re-sync follows a jump of the DAC time: after a stall, or when PortAudio's delay estimate through the pulse
     # plugin moves by more than a quarter block (a late callback inside the stream's buffer is not an underflow)
     assert sm["resyncs"] <= 2 + sm["underflows_flag"] + sm["underflows_clock"], sm
